@@ -1,0 +1,316 @@
+"""init(): config → database → models → auth → error handlers → routers; one short step each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from arkos.auth.models import REQUIRED_USER_FIELDS, arkos_metadata
+from arkos.auth.passwords import PasswordHasher
+from arkos.auth.revocation import DatabaseRevocations, RedisRevocations, RevocationStore
+from arkos.auth.routes import AUTH_OPERATION_NAMES, AUTH_OPERATIONS, AuthRoutes
+from arkos.auth.service import AuthService
+from arkos.auth.tokens import TokenService
+from arkos.config import ArkosConfig, ConfigError, define_config, load_project_config
+from arkos.crud.fields import ModelInfo, build_model_info
+from arkos.crud.operations import HANDLERS, OPERATION_NAMES, OPERATIONS, make_validator
+from arkos.db import Database
+from arkos.discovery import ProjectModule, discover_modules, resolve_models
+from arkos.errors import ArkosError, ErrorCode, error_response, handle_arkos_error, internal_error
+from arkos.naming import to_camel
+from arkos.routing.interceptors import load_interceptors
+from arkos.routing.options import (
+    Requirement,
+    RouteOptions,
+    merge_options,
+    read_hook,
+    require_known_operations,
+)
+from arkos.routing.pipeline import CompiledRoute, run_pipeline
+from arkos.routing.router import router_requirements
+
+logger = logging.getLogger("arkos")
+
+
+@dataclass(eq=False)
+class Runtime:
+    """The running app's parts, reachable from every request as `request.app.state.arkos`."""
+
+    config: ArkosConfig
+    database: Database
+    registry: dict[type, ModelInfo]
+    auth: AuthService
+    passwords: PasswordHasher
+    modules: dict[str, ProjectModule] = field(default_factory=dict)
+    redis: Any = None
+
+    def model_info(self, name: str) -> ModelInfo:
+        for info in self.registry.values():
+            if info.name == name:
+                return info
+        raise KeyError(name)
+
+
+def build_config(config: ArkosConfig | Mapping[str, Any] | None, options: Mapping[str, Any],
+                 env_file: str | None) -> ArkosConfig:
+    """The three ways of the seed: the project's config module, an ArkosConfig, or init(**options)."""
+    base: ArkosConfig | Mapping[str, Any] | None = config
+    if base is None:
+        base = load_project_config()
+    return define_config(base, env_file=env_file, **options)
+
+
+def _user_model(config: ArkosConfig, registry: dict[type, ModelInfo]) -> ModelInfo | None:
+    auth = config.authentication
+    name = auth.user_model
+    info = next((i for i in registry.values() if i.name == name), None)
+    if not auth.is_active:
+        return info
+    if info is None:
+        raise ConfigError(f"authentication.mode is {auth.mode!r} but there is no model named {name!r} "
+                          "(set authentication.user_model, and mix arkos.UserMixin into it)")
+    columns = {f.key for f in info.fields.values()}
+    missing = [c for c in REQUIRED_USER_FIELDS if c not in columns]
+    if not any(f.is_password for f in info.fields.values()):
+        missing.append("password (with info={'password': True})")
+    if auth.mode == "static" and not ({"role", "roles"} & columns):
+        missing.append("role or roles (static mode)")
+    if missing:
+        raise ConfigError(f"{name} model is missing column(s) arkos needs: {', '.join(missing)}; "
+                          "mix arkos.UserMixin into it")
+    return info
+
+
+def _revocations(config: ArkosConfig, redis: Any) -> RevocationStore:
+    if redis is not None:
+        return RedisRevocations(redis, config.redis_prefix)
+    return DatabaseRevocations()
+
+
+def init(
+    config: ArkosConfig | Mapping[str, Any] | None = None,
+    /,
+    *,
+    env_file: str | None = ".env",
+    **options: Any,
+) -> FastAPI:
+    """Build the ASGI app: generated routes for every model, auth routes, the project's own routers."""
+    cfg = build_config(config, options, env_file)
+    models = resolve_models(cfg)
+    registry = {model: build_model_info(model) for model in models}
+    user_info = _user_model(cfg, registry)
+    redis = _redis_client(cfg.redis_url) if cfg.redis_url else None
+    tokens = TokenService(cfg.authentication.jwt)
+    if cfg.authentication.is_active and not tokens.has_secret:
+        logger.warning("No JWT secret configured (JWT_SECRET): logins will answer 500 MissingJwtSecret. "
+                       "Set JWT_SECRET in .env for development; production refuses to start without it.")
+    runtime = Runtime(
+        config=cfg,
+        database=Database(cfg.database),
+        registry=registry,
+        auth=AuthService(cfg, user_info, tokens, _revocations(cfg, redis)),
+        passwords=PasswordHasher(cfg.authentication.bcrypt_rounds),
+        modules=discover_modules(cfg.package),
+        redis=redis,
+    )
+    app = FastAPI(
+        title="arkos API",
+        lifespan=_lifespan(runtime),
+        docs_url=f"{cfg.global_prefix}/docs",
+        openapi_url=f"{cfg.global_prefix}/openapi.json",
+        redoc_url=None,
+    )
+    app.state.arkos = runtime
+    _add_error_handlers(app)
+    _mount_project_routers(app, runtime)
+    if cfg.authentication.is_active and user_info is not None:
+        _mount_auth_routes(app, runtime)
+    _mount_model_routes(app, runtime)
+    _mount_welcome(app, runtime)
+    return app
+
+
+def _redis_client(url: str) -> Any:
+    import redis.asyncio as redis_asyncio
+
+    return redis_asyncio.from_url(url)
+
+
+def _lifespan(runtime: Runtime) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runtime.config.authentication.is_active and isinstance(runtime.auth.revocations, DatabaseRevocations):
+            await _ensure_arkos_tables(runtime.database)
+        try:
+            yield
+        finally:
+            await runtime.database.dispose()
+            if runtime.redis is not None:
+                await runtime.redis.aclose()
+
+    return lifespan
+
+
+async def _ensure_arkos_tables(database: Database) -> None:
+    try:
+        await database.create_all(arkos_metadata)
+    except Exception:  # another worker created them first; the next query tells if they are really missing
+        logger.debug("arkos tables: create_all raced with another process", exc_info=True)
+
+
+def _endpoint(route: CompiledRoute, runtime: Runtime) -> Any:
+    async def endpoint(request: Request) -> Response:
+        return await run_pipeline(route, request, runtime)
+
+    return endpoint
+
+
+def _hook_of(module: ProjectModule | None, known: tuple[str, ...]) -> Mapping[str, Any]:
+    if module is None or module.router is None:
+        return {}
+    where = f"modules/{module.name}/router.py"
+    hook = read_hook(module.router, where)
+    require_known_operations(hook, known, where)
+    return hook
+
+
+def _is_disabled(hook: Mapping[str, Any], operation: str) -> bool:
+    disable = hook.get("disable")
+    if disable is True:
+        return True
+    return isinstance(disable, Mapping) and bool(disable.get(operation))
+
+
+def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
+    cfg = runtime.config
+    for info in runtime.registry.values():
+        if getattr(info.model, "__arkos_routes__", True) is False:
+            continue
+        module = runtime.modules.get(info.resource.replace("-", "_"))
+        hook = _hook_of(module, OPERATION_NAMES)
+        for op in OPERATIONS:
+            default_auth = (
+                Requirement(resource=info.resource, action=op.action, rule=_policy_rule(module, info, op.action))
+                if cfg.authentication.is_active else None
+            )
+            options = merge_options(RouteOptions(authentication=default_auth), hook.get(op.name),
+                                    where=f"{info.name}.{op.name}", resource=info.resource, action=op.action)
+            if options.disabled or _is_disabled(hook, op.name):
+                continue
+            route = CompiledRoute(
+                operation=op.name,
+                options=options,
+                handler=HANDLERS[op.name],
+                validate=make_validator(op),
+                interceptors=load_interceptors(module.interceptors if module else None, op.name,
+                                               f"modules/{info.resource}/interceptors.py"),
+                model=info,
+            )
+            path = f"{cfg.global_prefix}/{info.route}{op.suffix}"
+            app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[op.method],
+                                           name=f"{info.resource}.{op.name}"))
+
+
+def _policy_rule(module: ProjectModule | None, info: ModelInfo, action: str) -> Any:
+    from arkos.auth.policy import module_rule
+
+    return module_rule(module, info.resource, action)
+
+
+def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
+    module = runtime.modules.get("auth")
+    hook = _hook_of(module, AUTH_OPERATION_NAMES)
+    handlers = AuthRoutes(runtime)
+    prefix = runtime.config.global_prefix
+    for op in AUTH_OPERATIONS:
+        default = RouteOptions(authentication=Requirement(resource="auth") if op.authenticated else None)
+        options = merge_options(default, hook.get(op.name), where=f"auth.{op.name}", resource="auth",
+                                action=None)
+        if options.disabled or _is_disabled(hook, op.name):
+            continue
+        route = CompiledRoute(
+            operation=op.name,
+            options=options,
+            handler=handlers.handlers[op.name],
+            interceptors=load_interceptors(module.interceptors if module else None, op.name,
+                                           "modules/auth/interceptors.py"),
+            model=runtime.auth.user_info,
+        )
+        app.router.routes.append(Route(f"{prefix}{op.path}", _endpoint(route, runtime), methods=[op.method],
+                                       name=f"auth.{op.name}"))
+
+
+def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:
+    """Custom routers come first, so they take precedence over generated routes with the same path."""
+    for module in runtime.modules.values():
+        router = getattr(module.router, "router", None) if module.router else None
+        if router is None:
+            continue
+        if router_requirements(router) and not runtime.config.authentication.mode:
+            path = router_requirements(router)[0][0]
+            raise ConfigError(f"modules/{module.name}/router.py: route {path} asks for authentication, "
+                              "but authentication.mode is not set")
+        app.include_router(router)
+
+
+def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:
+    async def welcome(_request: Request) -> Response:
+        from arkos.errors import json_response
+
+        return json_response({"message": "Welcome to your arkos API"})
+
+    app.router.routes.append(Route(runtime.config.global_prefix, welcome, methods=["GET"], name="welcome"))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ArkosError, handle_arkos_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    debug = request.app.state.arkos.config.is_development
+    if exc.status_code == 404:
+        route = f"{request.method} {request.url.path}"
+        error = ArkosError(ErrorCode.ROUTE_NOT_FOUND, f"Route {route} was not found", meta={"route": route})
+    elif exc.status_code == 405:
+        error = ArkosError(ErrorCode.METHOD_NOT_ALLOWED, f"Method {request.method} is not allowed here")
+    else:
+        error = ArkosError(ErrorCode.UNKNOWN, str(exc.detail), status=exc.status_code)
+    response = error_response(error, debug=debug)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(to_camel(str(p)) for p in e.get("loc", ()) if p not in ("body", "query", "path")),
+         "location": str(e.get("loc", ("",))[0]), "message": e.get("msg", "")}
+        for e in exc.errors()
+    ]
+    return error_response(ArkosError(ErrorCode.VALIDATION, "Invalid request data", meta={"errors": errors}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    from arkos.db_errors import is_db_error, translate_db_error
+
+    debug = request.app.state.arkos.config.is_development
+    error = translate_db_error(exc) if is_db_error(exc) else internal_error(exc, debug=debug)
+    return error_response(error, debug=debug)
+
+
+create_app = init

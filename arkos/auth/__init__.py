@@ -1,0 +1,1 @@
+"""Authentication and authorization: tokens, passwords, the user model, the auth service and routes."""

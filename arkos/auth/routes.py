@@ -1,0 +1,221 @@
+"""Built-in auth routes (reference §5.1): login, signup, logout, update-password and /users/me."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from arkos.auth.passwords import utcnow
+from arkos.auth.service import timestamp
+from arkos.auth.transport import TokenDelivery
+from arkos.context import RequestContext
+from arkos.crud import repository as repo
+from arkos.crud.operations import read_json
+from arkos.crud.payload import check_password, clean_payload, require_fields
+from arkos.crud.query import parse_filter
+from arkos.errors import ArkosError, ErrorCode
+
+if TYPE_CHECKING:
+    from arkos.app import Runtime
+    from arkos.crud.fields import ModelInfo
+
+Handler = Callable[[RequestContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthOperation:
+    name: str
+    method: str
+    path: str
+    authenticated: bool
+
+
+AUTH_OPERATIONS: tuple[AuthOperation, ...] = (
+    AuthOperation("get_me", "GET", "/users/me", True),
+    AuthOperation("update_me", "PATCH", "/users/me", True),
+    AuthOperation("delete_me", "DELETE", "/users/me", True),
+    AuthOperation("login", "POST", "/auth/login", False),
+    AuthOperation("logout", "DELETE", "/auth/logout", True),
+    AuthOperation("signup", "POST", "/auth/signup", False),
+    AuthOperation("update_password", "POST", "/auth/update-password", True),
+)
+AUTH_OPERATION_NAMES = tuple(op.name for op in AUTH_OPERATIONS)
+
+
+class AuthRoutes:
+    """The handlers, bound to one runtime; each is one pipeline stage."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        info = runtime.auth.user_info
+        assert info is not None
+        self.info: ModelInfo = info
+        self.delivery = TokenDelivery(runtime.config)
+        self.password_pattern = re.compile(runtime.config.authentication.password_regex)
+        allowed = runtime.config.authentication.login.allowed_usernames
+        for field in allowed:  # a typo in allowed_usernames fails at startup, not at the first login
+            parse_filter(info, field, "probe", runtime.registry)
+        self.handlers: dict[str, Handler] = {
+            "get_me": self.get_me,
+            "update_me": self.update_me,
+            "delete_me": self.delete_me,
+            "login": self.login,
+            "logout": self.logout,
+            "signup": self.signup,
+            "update_password": self.update_password,
+        }
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _body(self, ctx: RequestContext) -> dict[str, Any]:
+        body = await read_json(ctx.request, self.runtime.config.max_body_bytes)
+        if not isinstance(body, dict):
+            raise ArkosError(ErrorCode.INVALID_BODY, "The request body must be a JSON object")
+        return body
+
+    def _me(self, ctx: RequestContext) -> sa.ColumnElement[bool]:
+        assert ctx.user is not None
+        return self.info.primary_key.column == ctx.user.id
+
+    def _deliver(self, ctx: RequestContext, token: str, body: dict[str, Any] | None) -> None:
+        if self.delivery.in_body:
+            ctx.data = {**(body or {}), "accessToken": token}
+        else:
+            ctx.data = body
+        ctx.cookies.extend(self.delivery.login_cookies(token))
+
+    def _check_strength(self, password: str, field: str) -> None:
+        if not self.password_pattern.search(password):
+            raise ArkosError(ErrorCode.PASSWORD_REQUIREMENTS, self.runtime.config.authentication.password_message,
+                             meta={"field": field})
+
+    # -- login --------------------------------------------------------------------------------
+
+    def _username_field(self, ctx: RequestContext) -> str:
+        allowed = self.runtime.config.authentication.login.allowed_usernames
+        requested = ctx.request.query_params.getlist("usernameField")
+        if not requested:
+            return allowed[0]
+        if len(requested) != 1 or requested[0] not in allowed:
+            raise ArkosError(ErrorCode.INVALID_USERNAME_FIELD,
+                             meta={"allowed": list(allowed)})
+        return requested[0]
+
+    async def login(self, ctx: RequestContext) -> None:
+        tokens = self.runtime.auth.tokens
+        if not tokens.has_secret:  # the seed: "throws on login attempts when no secret is configured"
+            raise ArkosError(ErrorCode.MISSING_JWT_SECRET)
+        field = self._username_field(ctx)
+        body = await self._body(ctx)
+        last = field.split(".")[-1]
+        username, password = body.get(last), body.get("password")
+        if username in (None, "") or password in (None, ""):
+            raise ArkosError(ErrorCode.MISSING_CREDENTIAL_FIELDS, f"Please provide both {last} and password")
+        # Only plain strings reach the lookup: an object can never become an operator (DECISIONS 6).
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise ArkosError(ErrorCode.VALIDATION, f"{last} and password must be strings")
+        check_password(password, where="body")
+        info = self.info
+        where = parse_filter(info, field, username, self.runtime.registry)
+        password_col = next(f.column for f in info.fields.values() if f.is_password)
+        conn = await ctx.connection()
+        stmt = sa.select(*info.visible_columns, password_col).where(where).limit(2)
+        found = (await conn.execute(stmt)).all()
+        row = found[0] if len(found) == 1 else None  # an ambiguous identifier logs nobody in
+        ok = await self.runtime.passwords.verify(password, row[-1] if row else None)
+        if not ok or row is None:
+            raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
+        fields = dict(zip(info.visible_keys, row))
+        if fields.get("deletedSelfAccountAt") is not None:
+            raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
+        user = self.runtime.auth.check_account(fields, issued_at=None)
+        now = utcnow()
+        if "lastLoginAt" in info.fields:
+            await conn.execute(
+                sa.update(info.table).where(info.primary_key.column == user.id)
+                .values({info.fields["lastLoginAt"].key: now})
+            )
+        token, _claims = tokens.issue(user.id, now=max(now.timestamp(), self._changed_at(fields)))
+        ctx.user = user
+        ctx.additional["user"] = user
+        self._deliver(ctx, token, None)
+
+    @staticmethod
+    def _changed_at(fields: dict[str, Any]) -> float:
+        changed = fields.get("passwordChangedAt")
+        return timestamp(changed) if changed is not None else 0.0
+
+    # -- signup, logout, update-password --------------------------------------------------------
+
+    async def signup(self, ctx: RequestContext) -> None:
+        body = await self._body(ctx)
+        values = clean_payload(self.info, body, creating=True, allow_privileged=False, where="body")
+        require_fields(self.info, values, where="body")
+        for f in self.info.fields.values():
+            if f.is_password and f.key in values:
+                self._check_strength(values[f.key], f.wire)
+        values = await self.runtime.passwords.prepare_values(self.info, values, updating=False)
+        row = await repo.insert_one(await ctx.connection(), self.info, values, self.info.visible)
+        ctx.data, ctx.status = {"data": row}, 201
+
+    async def logout(self, ctx: RequestContext) -> None:
+        assert ctx.token_id is not None and ctx.token_expires_at is not None
+        await self.runtime.auth.revocations.revoke(await ctx.connection(), ctx.token_id, ctx.token_expires_at)
+        ctx.cookies.extend(self.delivery.logout_cookies())
+        ctx.status = 204
+
+    async def update_password(self, ctx: RequestContext) -> None:
+        body = await self._body(ctx)
+        current, new = body.get("currentPassword"), body.get("newPassword")
+        if not current or not new:
+            raise ArkosError(ErrorCode.MISSING_PASSWORD_FIELDS)
+        current = check_password(current, where="body", field="currentPassword")
+        new = check_password(new, where="body", field="newPassword")
+        info = self.info
+        password_field = next(f for f in info.fields.values() if f.is_password)
+        conn = await ctx.connection()
+        stored = (await conn.execute(sa.select(password_field.column).where(self._me(ctx)))).scalar_one_or_none()
+        if not await self.runtime.passwords.verify(current, stored):
+            raise ArkosError(ErrorCode.INCORRECT_CURRENT_PASSWORD)
+        self._check_strength(new, "newPassword")
+        values = await self.runtime.passwords.prepare_values(info, {password_field.key: new}, updating=True)
+        await conn.execute(sa.update(info.table).where(self._me(ctx)).values(values))
+        changed = values.get(info.fields["passwordChangedAt"].key) if "passwordChangedAt" in info.fields else None
+        issued = max(utcnow().timestamp(), changed.timestamp() if changed else 0.0)
+        token, _claims = self.runtime.auth.tokens.issue(ctx.user.id if ctx.user else None, now=issued)
+        self._deliver(ctx, token, {"status": "success", "message": "Password updated successfully!"})
+
+    # -- /users/me ------------------------------------------------------------------------------
+
+    async def get_me(self, ctx: RequestContext) -> None:
+        row = await repo.find_one(await ctx.connection(), self.info, self._me(ctx), self.info.visible, (),
+                                  self.runtime.registry)
+        if row is None:
+            raise ArkosError(ErrorCode.USER_NOT_FOUND)
+        ctx.data = {"data": row}
+
+    async def update_me(self, ctx: RequestContext) -> None:
+        body = await self._body(ctx)
+        values = clean_payload(self.info, body, creating=False, allow_privileged=False, where="body",
+                               allow_password=False)
+        row = await repo.update_one(await ctx.connection(), self.info, self._me(ctx), values, self.info.visible)
+        if row is None:
+            raise ArkosError(ErrorCode.USER_NOT_FOUND)
+        ctx.data = {"data": row}
+
+    async def delete_me(self, ctx: RequestContext) -> None:
+        info = self.info
+        if "deletedSelfAccountAt" not in info.fields:
+            raise ArkosError(ErrorCode.INTERNAL, "The user model has no deleted_self_account_at column")
+        conn = await ctx.connection()
+        await conn.execute(
+            sa.update(info.table).where(self._me(ctx)).values({info.fields["deletedSelfAccountAt"].key: utcnow()})
+        )
+        assert ctx.token_id is not None and ctx.token_expires_at is not None
+        await self.runtime.auth.revocations.revoke(conn, ctx.token_id, ctx.token_expires_at)
+        ctx.cookies.extend(self.delivery.logout_cookies())
+        ctx.data = {"message": "Account deleted successfully"}

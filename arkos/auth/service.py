@@ -1,0 +1,156 @@
+"""AuthService: the authenticate (401) and authorize (403) stages of the pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from arkos.auth.hooks import HookCall, HookChain
+from arkos.auth.principal import Principal, role_names
+from arkos.auth.revocation import DatabaseRevocations, RevocationStore
+from arkos.auth.tokens import TokenService
+from arkos.auth.transport import read_token
+from arkos.config import ArkosConfig
+from arkos.context import RequestContext
+from arkos.crud.fields import ModelInfo
+from arkos.errors import ArkosError, ErrorCode
+from arkos.routing.options import Requirement
+
+
+def timestamp(value: dt.datetime) -> float:
+    # SQLite hands back naive datetimes; arkos only ever writes UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+class AuthService:
+    def __init__(
+        self,
+        config: ArkosConfig,
+        user_info: ModelInfo | None,
+        tokens: TokenService,
+        revocations: RevocationStore,
+    ) -> None:
+        self.config = config
+        self.mode = config.authentication.mode
+        self.user_info = user_info
+        self.tokens = tokens
+        self.revocations = revocations
+        hooks = config.authentication.hooks
+        self.authenticate_hooks = HookChain.from_config(hooks.authenticate, "authentication.hooks.authenticate")
+        self.authorize_hooks = HookChain.from_config(hooks.authorize, "authentication.hooks.authorize")
+        self._statement: Any = None
+        self._keys: tuple[str, ...] = ()
+        if user_info is not None:
+            self._build_statement(user_info)
+
+    def _build_statement(self, info: ModelInfo) -> None:
+        # One round trip per authenticated request: the user's visible columns and, with the database
+        # deny-list, whether this token was revoked.
+        columns: list[Any] = list(info.visible_columns)
+        if self.revocations.check_in_sql:
+            columns.append(DatabaseRevocations.revoked_clause(sa.bindparam("jti")).label("__revoked__"))
+        self._statement = sa.select(*columns).where(info.primary_key.column == sa.bindparam("uid"))
+        self._keys = info.visible_keys
+        role_field = info.fields.get("roles") or info.fields.get("role")
+        self._role_key = role_field.wire if role_field else None
+
+    async def authenticate(self, ctx: RequestContext) -> None:
+        if self.authenticate_hooks.is_empty:
+            await self._authenticate(ctx)
+            return
+        await self.authenticate_hooks.run(HookCall(ctx), lambda: self._authenticate(ctx))
+
+    async def _authenticate(self, ctx: RequestContext) -> None:
+        token, _source = read_token(ctx.request)
+        if token is None:
+            raise ArkosError(ErrorCode.LOGIN_REQUIRED)
+        claims = self.tokens.decode(token)
+        info = self.user_info
+        assert info is not None and self._statement is not None
+        try:
+            user_id = info.primary_key.coerce(claims.user_id)
+        except ValueError:
+            raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN) from None
+        conn = await ctx.connection()
+        row = (await conn.execute(self._statement, {"uid": user_id, "jti": claims.token_id})).first()
+        if row is None:
+            raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
+        fields = dict(zip(self._keys, row))
+        revoked = row[-1] if self.revocations.check_in_sql else await self._is_revoked(claims.token_id)
+        if revoked:
+            raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
+        ctx.user = self.check_account(fields, issued_at=claims.issued_at)
+        ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
+
+    async def _is_revoked(self, token_id: str) -> bool:
+        try:
+            return await self.revocations.is_revoked(token_id)
+        except Exception as exc:  # fail closed: an unanswerable revocation check lets nobody in
+            raise ArkosError(ErrorCode.SERVICE_UNAVAILABLE, "Token revocation store unavailable",
+                             meta={"reason": "revocation_store_unavailable"}) from exc
+
+    def check_account(self, fields: dict[str, Any], *, issued_at: float | None) -> Principal:
+        """Account states on every request (DECISIONS 3): deleted, inactive, password changed."""
+        if fields.get("deletedSelfAccountAt") is not None:
+            raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
+        if fields.get("isActive") is False:
+            raise ArkosError(ErrorCode.ACCOUNT_INACTIVE)
+        changed = fields.get("passwordChangedAt")
+        if issued_at is not None and changed is not None and issued_at < timestamp(changed):
+            raise ArkosError(ErrorCode.PASSWORD_CHANGED)
+        assert self.user_info is not None
+        return Principal(
+            id=fields[self.user_info.primary_key.wire],
+            is_super_user=bool(fields.get("isSuperUser")),
+            is_staff=bool(fields.get("isStaff")),
+            roles=role_names(fields.get(self._role_key)) if self._role_key else (),
+            fields=fields,
+            decider=self.decide,
+        )
+
+    async def authorize(self, ctx: RequestContext, requirement: Requirement) -> None:
+        if self.authorize_hooks.is_empty:
+            await self._authorize(ctx, requirement)
+            return
+        call = HookCall(ctx, action=requirement.action, resource=requirement.resource, rule=requirement.rule)
+        await self.authorize_hooks.run(call, lambda: self._authorize(ctx, requirement))
+
+    async def _authorize(self, ctx: RequestContext, requirement: Requirement) -> None:
+        user = ctx.user
+        if user is None:  # authentication was skipped by a hook: nothing to authorize (reference §3.2)
+            return
+        if user.is_super_user:
+            return
+        allowed, decided_by = await self.decide(user, requirement)
+        if not allowed:
+            meta: dict[str, Any] = {}
+            if self.config.is_development:
+                meta["explain"] = {
+                    "resource": requirement.resource,
+                    "action": requirement.action,
+                    "mode": self.mode,
+                    "ruleRoles": list(requirement.rule.roles),
+                    "userRoles": list(user.roles),
+                    "decidedBy": decided_by,
+                }
+            raise ArkosError(ErrorCode.NOT_ENOUGH_PERMISSIONS, requirement.denial_message(), meta=meta)
+
+    async def decide(self, user: Principal, requirement: Requirement) -> tuple[bool, str]:
+        """The static decision and why; dynamic mode (database permissions) is decided elsewhere."""
+        if user.is_super_user:
+            return True, "super user"
+        rule = requirement.rule
+        if self.mode == "static":
+            if rule.allows_anyone:
+                return True, "rule allows any authenticated user (*)"
+            if not rule.roles:
+                return False, "no rule grants this action: only super users may perform it"
+            if not user.roles:
+                return False, "the user has no role"
+            matched = [r for r in user.roles if r in rule.roles]
+            if matched:
+                return True, f"role {matched[0]} is granted"
+            return False, "none of the user's roles is granted"
+        return False, "dynamic mode: no database permission grants this action"

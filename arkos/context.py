@@ -1,0 +1,56 @@
+"""RequestContext: what every pipeline stage, hook and interceptor receives for one request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from arkos.app import Runtime
+    from arkos.auth.principal import Principal
+    from arkos.crud.fields import ModelInfo
+    from arkos.errors import ArkosError
+
+
+@dataclass(slots=True, eq=False)
+class RequestContext:
+    """One request's state. Interceptors may change `body` (before) and `data`/`status` (after)."""
+
+    request: Request
+    runtime: Runtime
+    operation: str
+    model: ModelInfo | None = None
+    user: Principal | None = None
+    token_id: str | None = None
+    token_expires_at: float | None = None
+    body: Any = None
+    query: Any = None
+    data: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    error: ArkosError | None = None
+    additional: dict[str, Any] = field(default_factory=dict)
+    _connection: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        """The request's connection, opened on first use; the pipeline commits or rolls it back as a unit."""
+        if self._connection is None:
+            self._connection = await self.runtime.database.engine.connect()
+        return self._connection
+
+    async def finish(self, *, commit: bool) -> None:
+        conn, self._connection = self._connection, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                if commit:
+                    await conn.commit()
+                else:
+                    await conn.rollback()
+        finally:
+            await conn.close()

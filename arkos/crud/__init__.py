@@ -1,0 +1,1 @@
+"""Generated CRUD routes: field rules, query parsing, statements and handlers."""

@@ -1,0 +1,238 @@
+"""The eight generated operations as one table, and the handler of each (reference §6.1)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from arkos.context import RequestContext
+from arkos.crud import repository as repo
+from arkos.crud.fields import ModelInfo
+from arkos.crud.payload import clean_payload, require_fields
+from arkos.crud.query import ListQuery, parse_list_query
+from arkos.errors import ArkosError, ErrorCode
+from arkos.naming import pluralize
+
+Handler = Callable[[RequestContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    method: str
+    suffix: str
+    action: str
+    body: str | None = None  # "object" | "list"
+
+
+# `/many` comes before `/{id}` so that it is never taken for an id.
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("create_many", "POST", "/many", "Create", "list"),
+    Operation("update_many", "PATCH", "/many", "Update", "object"),
+    Operation("delete_many", "DELETE", "/many", "Delete"),
+    Operation("find_many", "GET", "", "View"),
+    Operation("create_one", "POST", "", "Create", "object"),
+    Operation("find_one", "GET", "/{id}", "View"),
+    Operation("update_one", "PATCH", "/{id}", "Update", "object"),
+    Operation("delete_one", "DELETE", "/{id}", "Delete"),
+)
+OPERATION_NAMES = tuple(op.name for op in OPERATIONS)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """Parse the body as JSON, refusing oversized and malformed bodies with a 4xx."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > max_bytes:
+            raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
+    if not raw:
+        raise ArkosError(ErrorCode.INVALID_BODY, "The request body is empty; send JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ArkosError(ErrorCode.INVALID_BODY, "The request body is not valid JSON") from None
+
+
+def _query(ctx: RequestContext, *, paginate: bool) -> ListQuery:
+    info = ctx.model
+    assert info is not None
+    runtime = ctx.runtime
+    return parse_list_query(info, ctx.request.query_params.multi_items(), runtime.config.query,
+                            runtime.registry, paginate=paginate)
+
+
+def _writes_fields(q: ListQuery) -> ListQuery:
+    if q.includes:
+        raise ArkosError(ErrorCode.INVALID_QUERY, "Including relations (+name) is only available on read routes",
+                         meta={"parameter": "fields"})
+    return q
+
+
+async def _validate(ctx: RequestContext, op: Operation) -> None:
+    info = ctx.model
+    assert info is not None
+    max_bytes = ctx.runtime.config.max_body_bytes
+    if op.name in {"update_many", "delete_many"}:
+        ctx.query = _query(ctx, paginate=False)
+        if not ctx.query.has_filter:
+            verb = "update" if op.name == "update_many" else "delete"
+            raise ArkosError(ErrorCode.MISSING_FILTER, f"Filter criteria not provided for bulk {verb}.")
+        if ctx.query.filter_mode == "OR":
+            raise ArkosError(ErrorCode.INVALID_QUERY, f"filterMode=OR is not valid for {op.name}",
+                             meta={"parameter": "filterMode"})
+    else:
+        ctx.query = _query(ctx, paginate=op.name == "find_many")
+        if op.body is not None:
+            _writes_fields(ctx.query)
+    if op.body == "object":
+        body = await read_json(ctx.request, max_bytes)
+        ctx.body = clean_payload(
+            info, body, creating=op.name == "create_one",
+            allow_privileged=op.name in {"create_one", "update_one"}, where="body",
+        )
+    elif op.body == "list":
+        body = await read_json(ctx.request, max_bytes)
+        if not isinstance(body, list):
+            raise ArkosError(ErrorCode.INVALID_BODY, "The request body must be a JSON array")
+        if not body:
+            raise ArkosError(ErrorCode.MISSING_ARRAY_BODY)
+        ctx.body = [
+            clean_payload(info, item, creating=True, allow_privileged=False, where=f"item {index}")
+            for index, item in enumerate(body)
+        ]
+
+
+def make_validator(op: Operation) -> Handler:
+    async def validate(ctx: RequestContext) -> None:
+        await _validate(ctx, op)
+
+    return validate
+
+
+async def _prepared(ctx: RequestContext, values: dict[str, Any], *, updating: bool) -> dict[str, Any]:
+    """Hash password fields off the event loop; a new password on a user kills its older tokens."""
+    info = ctx.model
+    assert info is not None
+    return await ctx.runtime.passwords.prepare_values(info, values, updating=updating)
+
+
+async def find_many(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    total, rows = await repo.find_page(await ctx.connection(), info, q, ctx.runtime.registry)
+    limit = q.limit or max(total, 1)
+    pages = max(math.ceil(total / limit), 1) if total else 0
+    ctx.data = {
+        "total": total,
+        "results": len(rows),
+        "page": q.page,
+        "pages": pages,
+        "limit": limit,
+        "hasNextPage": q.page < pages,
+        "hasPrevPage": q.page > 1,
+        "data": rows,
+    }
+
+
+def _id(ctx: RequestContext) -> str:
+    return str(ctx.request.path_params["id"])
+
+
+async def find_one(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    where = repo.pk_condition(info, _id(ctx))
+    filters = q.where()
+    if filters is not None:
+        where = where & filters
+    row = await repo.find_one(await ctx.connection(), info, where, q.fields, q.includes, ctx.runtime.registry)
+    if row is None:
+        raise ArkosError(ErrorCode.NOT_FOUND, _not_found(info, _id(ctx)))
+    ctx.data = {"data": row}
+
+
+def _not_found(info: ModelInfo, raw_id: str) -> str:
+    return f"{info.name} not found" if raw_id == "me" else f"{info.name} with ID {raw_id} not found"
+
+
+async def create_one(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    require_fields(info, ctx.body, where="body")
+    values = await _prepared(ctx, ctx.body, updating=False)
+    ctx.data = {"data": await repo.insert_one(await ctx.connection(), info, values, q.fields)}
+    ctx.status = 201
+
+
+async def create_many(ctx: RequestContext) -> None:
+    info = ctx.model
+    assert info is not None
+    for index, item in enumerate(ctx.body):
+        require_fields(info, item, where=f"item {index}")
+    items = [await _prepared(ctx, item, updating=False) for item in ctx.body]
+    count = await repo.insert_many(await ctx.connection(), info, items)
+    ctx.data = {"results": count, "data": {"count": count}}
+    ctx.status = 201
+
+
+async def update_one(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    values = await _prepared(ctx, ctx.body, updating=True)
+    where = repo.pk_condition(info, _id(ctx))
+    row = await repo.update_one(await ctx.connection(), info, where, values, q.fields)
+    if row is None:
+        raise ArkosError(ErrorCode.RECORD_NOT_FOUND, _not_found(info, _id(ctx)))
+    ctx.data = {"data": row}
+
+
+async def delete_one(ctx: RequestContext) -> None:
+    info = ctx.model
+    assert info is not None
+    if not await repo.delete_where(await ctx.connection(), info, repo.pk_condition(info, _id(ctx))):
+        raise ArkosError(ErrorCode.RECORD_NOT_FOUND, _not_found(info, _id(ctx)))
+    ctx.status = 204
+
+
+async def update_many(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    values = await _prepared(ctx, ctx.body, updating=True)
+    where = q.where()
+    assert where is not None
+    count = await repo.update_where(await ctx.connection(), info, where, values)
+    if not count:
+        raise ArkosError(ErrorCode.NOT_FOUND, f"{pluralize(info.name)} not found")
+    ctx.data = {"results": count, "data": {"count": count}}
+
+
+async def delete_many(ctx: RequestContext) -> None:
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    where = q.where()
+    assert where is not None
+    count = await repo.delete_where(await ctx.connection(), info, where)
+    if not count:
+        raise ArkosError(ErrorCode.NOT_FOUND, "No records found to delete")
+    ctx.data = {"results": count, "data": {"count": count}}
+
+
+HANDLERS: dict[str, Handler] = {
+    "find_many": find_many,
+    "find_one": find_one,
+    "create_one": create_one,
+    "create_many": create_many,
+    "update_one": update_one,
+    "update_many": update_many,
+    "delete_one": delete_one,
+    "delete_many": delete_many,
+}

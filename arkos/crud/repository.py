@@ -1,0 +1,156 @@
+"""SQL for generated routes: Core statements over visible columns, rows returned as wire dicts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from arkos.crud.fields import FieldInfo, ModelInfo, RelationInfo
+from arkos.crud.query import ListQuery
+from arkos.errors import ArkosError, ErrorCode
+
+Row = dict[str, Any]
+Registry = Mapping[type, ModelInfo]
+_TOTAL = "__arkos_total__"
+
+
+def _columns(
+    info: ModelInfo, fields: Sequence[FieldInfo], includes: Sequence[RelationInfo]
+) -> tuple[list[Any], list[str], set[str]]:
+    """Selected columns labelled by wire name, plus the hidden key columns that includes need."""
+    columns = [f.column.label(f.wire) for f in fields]
+    keys = [f.wire for f in fields]
+    hidden: set[str] = set()
+    for rel in includes:
+        for local, _remote in rel.pairs:
+            label = f"__key_{local.name}"
+            if label not in keys:
+                columns.append(local.label(label))
+                keys.append(label)
+                hidden.add(label)
+    return columns, keys, hidden
+
+
+async def find_page(conn: AsyncConnection, info: ModelInfo, q: ListQuery, registry: Registry) -> tuple[int, list[Row]]:
+    columns, keys, hidden = _columns(info, q.fields, q.includes)
+    # One round trip: the total rides along each row as a window count.
+    stmt = sa.select(*columns, sa.func.count().over().label(_TOTAL)).select_from(info.table)
+    where = q.where()
+    if where is not None:
+        stmt = stmt.where(where)
+    stmt = stmt.order_by(*q.order_by)
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit).offset(q.offset)
+    result = (await conn.execute(stmt)).all()
+    if result:
+        total = result[0][-1]
+    elif q.page > 1:
+        count = sa.select(sa.func.count()).select_from(info.table)
+        total = (await conn.execute(count.where(where) if where is not None else count)).scalar_one()
+    else:
+        total = 0
+    rows = [dict(zip(keys, row)) for row in result]
+    await _finish_rows(conn, rows, q.includes, hidden, registry)
+    return total, rows
+
+
+async def _finish_rows(
+    conn: AsyncConnection, rows: list[Row], includes: Sequence[RelationInfo], hidden: set[str], registry: Registry
+) -> None:
+    if rows and includes:
+        for rel in includes:
+            await _include(conn, rows, rel, registry)
+    if hidden:
+        for row in rows:
+            for key in hidden:
+                row.pop(key, None)
+
+
+async def _include(conn: AsyncConnection, rows: list[Row], rel: RelationInfo, registry: Registry) -> None:
+    """Attach a relation to each row with one extra query (like selectinload), visible fields only."""
+    target = registry.get(rel.target)
+    if target is None or len(rel.pairs) != 1:
+        raise ArkosError(ErrorCode.INVALID_QUERY, f"Relation '{rel.wire}' cannot be included",
+                         meta={"parameter": "fields"})
+    local, remote = rel.pairs[0]
+    if remote.table is not target.table:
+        raise ArkosError(ErrorCode.INVALID_QUERY, f"Relation '{rel.wire}' cannot be included",
+                         meta={"parameter": "fields"})
+    key = f"__key_{local.name}"
+    values = {row[key] for row in rows if row.get(key) is not None}
+    grouped: dict[Any, list[Row]] = defaultdict(list)
+    if values:
+        columns = [f.column.label(f.wire) for f in target.visible]
+        stmt = sa.select(*columns, remote.label("__remote__")).where(remote.in_(values))
+        for record in (await conn.execute(stmt.order_by(target.primary_key.column))).all():
+            item = dict(zip(target.visible_keys, record))
+            grouped[record[-1]].append(item)
+    for row in rows:
+        found = grouped.get(row.get(key), [])
+        row[rel.wire] = found if rel.is_list else (found[0] if found else None)
+
+
+def pk_condition(info: ModelInfo, raw_id: str) -> ColumnElement[bool]:
+    pk = info.primary_key
+    try:
+        value = pk.coerce(raw_id)
+    except ValueError as exc:
+        raise ArkosError(ErrorCode.INVALID_PARAMETER, f"Invalid id '{raw_id}': {exc}", meta={"id": raw_id}) from None
+    return pk.column == value
+
+
+async def find_one(
+    conn: AsyncConnection,
+    info: ModelInfo,
+    where: ColumnElement[bool],
+    fields: Sequence[FieldInfo],
+    includes: Sequence[RelationInfo],
+    registry: Registry,
+) -> Row | None:
+    columns, keys, hidden = _columns(info, fields, includes)
+    record = (await conn.execute(sa.select(*columns).where(where).limit(1))).first()
+    if record is None:
+        return None
+    rows = [dict(zip(keys, record))]
+    await _finish_rows(conn, rows, includes, hidden, registry)
+    return rows[0]
+
+
+async def insert_one(conn: AsyncConnection, info: ModelInfo, values: Mapping[str, Any],
+                     fields: Sequence[FieldInfo]) -> Row:
+    stmt = sa.insert(info.table).values(dict(values)).returning(*(f.column for f in fields))
+    record = (await conn.execute(stmt)).one()
+    return dict(zip((f.wire for f in fields), record))
+
+
+async def insert_many(conn: AsyncConnection, info: ModelInfo, items: Sequence[Mapping[str, Any]]) -> int:
+    # Items with the same keys go together: executemany needs one parameter shape per statement.
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[tuple(sorted(item))].append(item)
+    for group in groups.values():
+        await conn.execute(sa.insert(info.table), [dict(item) for item in group])
+    return len(items)
+
+
+async def update_one(conn: AsyncConnection, info: ModelInfo, where: ColumnElement[bool],
+                     values: Mapping[str, Any], fields: Sequence[FieldInfo]) -> Row | None:
+    stmt = sa.update(info.table).where(where).values(dict(values)).returning(*(f.column for f in fields))
+    record = (await conn.execute(stmt)).first()
+    return None if record is None else dict(zip((f.wire for f in fields), record))
+
+
+async def delete_where(conn: AsyncConnection, info: ModelInfo, where: ColumnElement[bool]) -> int:
+    result = await conn.execute(sa.delete(info.table).where(where))
+    return int(result.rowcount or 0)
+
+
+async def update_where(conn: AsyncConnection, info: ModelInfo, where: ColumnElement[bool],
+                       values: Mapping[str, Any]) -> int:
+    result = await conn.execute(sa.update(info.table).where(where).values(dict(values)))
+    return int(result.rowcount or 0)

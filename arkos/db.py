@@ -1,0 +1,69 @@
+"""Database: the async engine built from config, and the per-request connection unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from arkos.config import DatabaseConfig
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # Foreign keys are off by default in SQLite; LIKE is case-insensitive by default, which would make
+    # `contains` differ between SQLite and PostgreSQL.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA case_sensitive_like=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class Database:
+    """Owns the engine; `connect()` gives the connection a request works in."""
+
+    def __init__(self, config: DatabaseConfig) -> None:
+        self.config = config
+        self.url = config.url
+        self.is_sqlite = config.url.startswith("sqlite")
+        self.is_postgresql = config.url.startswith("postgresql")
+        self.engine: AsyncEngine = self._create_engine()
+
+    def _create_engine(self) -> AsyncEngine:
+        cfg = self.config
+        kwargs: dict[str, Any] = {"echo": cfg.echo}
+        if self.is_sqlite:
+            if ":memory:" in cfg.url or cfg.url.endswith("://"):
+                kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(
+                pool_size=cfg.pool_size,
+                max_overflow=cfg.max_overflow,
+                pool_timeout=cfg.pool_timeout_seconds,
+                pool_pre_ping=True,
+            )
+            server_settings: dict[str, str] = {}
+            if cfg.statement_timeout_ms:
+                server_settings["statement_timeout"] = str(cfg.statement_timeout_ms)
+            if cfg.schema_name:
+                server_settings["search_path"] = cfg.schema_name
+            if server_settings:
+                kwargs["connect_args"] = {"server_settings": server_settings}
+        engine = create_async_engine(cfg.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+        return engine
+
+    def connect(self) -> AsyncConnection:
+        return self.engine.connect()
+
+    async def create_all(self, metadata: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

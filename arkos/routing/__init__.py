@@ -1,0 +1,1 @@
+"""Route options, the request pipeline, interceptors and ArkosRouter."""

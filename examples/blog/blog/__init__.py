@@ -1,0 +1,1 @@
+"""The arkos demo: a blog with users, posts and comments."""
