@@ -204,10 +204,7 @@ class RelationInfo:
     attribute: Any  # the mapped attribute, for has()/any()
     pairs: tuple[tuple[sa.Column[Any], sa.Column[Any]], ...]  # (local, remote)
     is_privileged: bool
-
-    @property
-    def is_list(self) -> bool:
-        return self.direction is not RelationshipDirection.MANYTOONE
+    is_list: bool  # one-to-many and many-to-many, unless uselist=False (one-to-one)
 
 
 @dataclass(slots=True)
@@ -297,6 +294,7 @@ def build_model_info(model: type) -> ModelInfo:
             attribute=getattr(model, rel.key),
             pairs=pairs,
             is_privileged=rel.key in privileged_relations or bool(rel.info.get("privileged")),
+            is_list=bool(rel.uselist),
         )
     info = ModelInfo(
         model=model,
