@@ -39,7 +39,7 @@ async def main(path: str) -> None:
             }
             for u in seed["users"]
         ]
-        await conn.execute(sa.insert(User), users)
+        await conn.execute(sa.insert(User.__table__), users)
         posts = [
             {
                 "id": p["id"],
@@ -50,7 +50,7 @@ async def main(path: str) -> None:
             }
             for p in seed["posts"]
         ]
-        await conn.execute(sa.insert(Post), posts)
+        await conn.execute(sa.insert(Post.__table__), posts)  # Core: keys are column names
     await engine.dispose()
     print(f"seeded {len(users)} users, {len(posts)} posts; hash prefix {users[0]['password'][:7]}")
 

@@ -1,8 +1,11 @@
 """The peer workload's tables: `user` (arkos.UserMixin + a static role) and `post`.
 
-`post` mirrors the other peers' table column by column (`authorId` is a plain string column with no
-foreign key, `createdAt` a timezone-aware timestamp); on the wire arkos speaks camelCase, so the
-Python attributes are snake_case and the database column names are the peers' own.
+`post` mirrors the other peers' table (`authorId` is a plain string column with no foreign key,
+`createdAt` a timezone-aware timestamp). arkos speaks camelCase on the wire (`authorId`, `createdAt`)
+and snake_case in Python and SQL (`author_id`, `created_at`). The database column names are left
+at the attribute names on purpose: with `mapped_column("authorId")` under an `author_id` attribute,
+arkos's generated create answers 503 (repository.insert_one passes attribute keys to a Core insert:
+"Unconsumed column names: author_id").
 """
 
 from __future__ import annotations
@@ -44,5 +47,5 @@ class Post(Base):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     title: Mapped[str] = mapped_column(sa.String(255))
     content: Mapped[str] = mapped_column(sa.Text)
-    author_id: Mapped[str] = mapped_column("authorId", sa.String(36))
-    created_at: Mapped[dt.datetime] = mapped_column("createdAt", sa.DateTime(timezone=True), default=_now)
+    author_id: Mapped[str] = mapped_column(sa.String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=_now)
