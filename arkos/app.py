@@ -28,6 +28,7 @@ from arkos.db import Database
 from arkos.discovery import ProjectModule, discover_modules, resolve_models
 from arkos.errors import ArkosError, ErrorCode, error_response, handle_arkos_error, internal_error
 from arkos.naming import to_camel
+from arkos.openapi import install_openapi
 from arkos.routing.interceptors import load_interceptors
 from arkos.routing.options import (
     Requirement,
@@ -53,6 +54,7 @@ class Runtime:
     passwords: PasswordHasher
     modules: dict[str, ProjectModule] = field(default_factory=dict)
     redis: Any = None
+    routes: list[tuple[str, str, CompiledRoute]] = field(default_factory=list)
 
     def model_info(self, name: str) -> ModelInfo:
         for info in self.registry.values():
@@ -137,6 +139,7 @@ def init(
         _mount_auth_routes(app, runtime)
     _mount_model_routes(app, runtime)
     _mount_welcome(app, runtime)
+    install_openapi(app, runtime)
     return app
 
 
@@ -173,6 +176,13 @@ def _endpoint(route: CompiledRoute, runtime: Runtime) -> Any:
         return await run_pipeline(route, request, runtime)
 
     return endpoint
+
+
+def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute) -> None:
+    """Generated routes are plain Starlette routes (no dependency solving on the hot path); OpenAPI
+    describes them from `runtime.routes`."""
+    app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[method], name=route.operation))
+    runtime.routes.append((path, method, route))
 
 
 def _hook_of(module: ProjectModule | None, known: tuple[str, ...]) -> Mapping[str, Any]:
@@ -216,9 +226,7 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
                                                f"modules/{info.resource}/interceptors.py"),
                 model=info,
             )
-            path = f"{cfg.global_prefix}/{info.route}{op.suffix}"
-            app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[op.method],
-                                           name=f"{info.resource}.{op.name}"))
+            _add_route(app, runtime, f"{cfg.global_prefix}/{info.route}{op.suffix}", op.method, route)
 
 
 def _policy_rule(module: ProjectModule | None, info: ModelInfo, action: str) -> Any:
@@ -246,8 +254,7 @@ def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
                                            "modules/auth/interceptors.py"),
             model=runtime.auth.user_info,
         )
-        app.router.routes.append(Route(f"{prefix}{op.path}", _endpoint(route, runtime), methods=[op.method],
-                                       name=f"auth.{op.name}"))
+        _add_route(app, runtime, f"{prefix}{op.path}", op.method, route)
 
 
 def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:

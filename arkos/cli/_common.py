@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -63,6 +62,3 @@ def show_logs(name: str) -> None:
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
-
-def env_flag(name: str) -> str | None:
-    return os.environ.get(name) or None

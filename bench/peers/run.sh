@@ -60,12 +60,9 @@ fi
 # Setup: only what is missing.
 if ! command -v wrk >/dev/null; then apt-get update -qq && apt-get install -y -qq wrk; fi
 for peer in fastapi drf; do
-  venv="$WORK/.venv-$peer"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import uvicorn" 2>/dev/null && [ $peer = fastapi ]; then
-    python3 -m venv "$venv"; "$venv/bin/pip" install -q -r "$WORK/peer_$peer/requirements.txt"
-  elif [ $peer = drf ] && ! "$venv/bin/python" -c "import rest_framework" 2>/dev/null; then
-    "$venv/bin/pip" install -q -r "$WORK/peer_$peer/requirements.txt"
-  fi
+  venv="$WORK/.venv-$peer"; probe=uvicorn; [ $peer = drf ] && probe=rest_framework
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c "import $probe" 2>/dev/null || "$venv/bin/pip" install -q -r "$WORK/peer_$peer/requirements.txt"
 done
 [ "${NODE:-0}" = 1 ] && "$WORK/setup.sh"
 "$ARKOS_PYTHON" -c "import arkos, uvicorn" || { echo "ARKOS_PYTHON=$ARKOS_PYTHON cannot import arkos and uvicorn" >&2; exit 1; }

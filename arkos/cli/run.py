@@ -1,0 +1,64 @@
+"""`arkos dev` and `arkos start`: uvicorn with the project's app, for development or production."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from arkos.cli._common import ensure_cwd_on_path, fail, project_config
+from arkos.config import ArkosConfig
+
+AppOption = Annotated[
+    str | None,
+    typer.Option("--app", help="ASGI app as module:attribute (default: ARKOS_APP, then <package>.main:app)"),
+]
+HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default: HOST or config.host)")]
+PortOption = Annotated[int | None, typer.Option(help="Port to bind (default: PORT or config.port)")]
+
+
+def app_import_string(explicit: str | None, config: ArkosConfig | None) -> str:
+    """--app, else ARKOS_APP, else the project package's `main:app`, else `main:app`.
+
+    An import string (not an object) so uvicorn can re-import it in reload and worker processes.
+    """
+    target = explicit or os.environ.get("ARKOS_APP") or (
+        f"{config.package}.main:app" if config is not None and config.package else "main:app"
+    )
+    return target if ":" in target else f"{target}:app"
+
+
+def _serve(app: str | None, host: str | None, port: int | None, **uvicorn_options: object) -> None:
+    import uvicorn
+
+    cwd = ensure_cwd_on_path()
+    config = project_config()
+    target = app_import_string(app, config)
+    bind_host, bind_port = host or config.host, port or config.port
+    typer.echo(f"arkos: serving {target} on http://{bind_host}:{bind_port} ({config.env})", err=True)
+    try:
+        uvicorn.run(target, host=bind_host, port=bind_port, app_dir=cwd, **uvicorn_options)  # type: ignore[arg-type]
+    except KeyboardInterrupt:  # pragma: no cover - interactive stop
+        pass
+    except SystemExit as exc:  # uvicorn exits 1 when the app cannot be imported
+        if exc.code not in (None, 0):
+            fail(f"uvicorn could not start {target} (see the message above)")
+        raise
+
+
+def dev(app: AppOption = None, host: HostOption = None, port: PortOption = None) -> None:
+    """Run the API with auto-reload for development."""
+    _serve(app, host, port, reload=True, reload_dirs=[ensure_cwd_on_path()])
+
+
+def start(
+    app: AppOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: Annotated[int, typer.Option(min=1, help="Number of worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log every request (off: a proxy usually does it)")] = False,
+) -> None:
+    """Run the API for production (ARKOS_ENV=production unless set; no reload)."""
+    os.environ.setdefault("ARKOS_ENV", "production")  # before the config module is imported: it reads env
+    _serve(app, host, port, workers=workers, access_log=access_log, server_header=False)

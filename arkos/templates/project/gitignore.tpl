@@ -1,0 +1,6 @@
+.env
+*.db
+*.db-shm
+*.db-wal
+__pycache__/
+.venv/

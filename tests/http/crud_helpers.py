@@ -1,0 +1,52 @@
+"""Helpers shared by the CRUD, query and error tests: seeding rows over HTTP and throwaway project packages."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+LIST_KEYS = {"total", "results", "page", "pages", "limit", "hasNextPage", "hasPrevPage", "data"}
+ERROR_KEYS = {"status", "code", "message", "meta"}
+
+
+async def create(client: httpx.AsyncClient, route: str, body: Mapping[str, Any],
+                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """POST one row and return its wire dict (asserting the 201)."""
+    response = await client.post(f"/api/{route}", json=dict(body), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the status and code of an error response and its one wire shape; return the body."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code, response.text
+    assert body["status"] == ("fail" if status < 500 else "error")
+    assert ERROR_KEYS <= set(body)
+    return body
+
+
+def unique_package(prefix: str) -> str:
+    """A package name no other test uses: sys.modules caches imported project packages."""
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def write_package(root: Path, name: str, files: Mapping[str, str]) -> None:
+    """Write a throwaway project package `<root>/<name>` with `files` (relative path → source)."""
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for relative, source in files.items():
+        path = package / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for parent in path.relative_to(package).parents:
+            init = package / parent / "__init__.py"
+            if not init.exists():
+                init.write_text("")
+        path.write_text(textwrap.dedent(source))
