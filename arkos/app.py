@@ -138,6 +138,8 @@ def init(
     if cfg.authentication.is_active and user_info is not None:
         _mount_auth_routes(app, runtime)
     _mount_model_routes(app, runtime)
+    if cfg.authentication.is_active:
+        _mount_auth_actions(app, runtime)
     _mount_welcome(app, runtime)
     install_openapi(app, runtime)
     return app
@@ -209,10 +211,7 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
         module = runtime.modules.get(info.resource.replace("-", "_"))
         hook = _hook_of(module, OPERATION_NAMES)
         for op in OPERATIONS:
-            default_auth = (
-                Requirement(resource=info.resource, action=op.action, rule=_policy_rule(module, info, op.action))
-                if cfg.authentication.is_active else None
-            )
+            default_auth = _default_requirement(module, info, op.action) if cfg.authentication.is_active else None
             options = merge_options(RouteOptions(authentication=default_auth), hook.get(op.name),
                                     where=f"{info.name}.{op.name}", resource=info.resource, action=op.action)
             if options.disabled or _is_disabled(hook, op.name):
@@ -229,15 +228,23 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
             _add_route(app, runtime, f"{cfg.global_prefix}/{info.route}{op.suffix}", op.method, route)
 
 
-def _policy_rule(module: ProjectModule | None, info: ModelInfo, action: str) -> Any:
-    from arkos.auth.policy import module_rule
+def _default_requirement(module: ProjectModule | None, info: ModelInfo, action: str) -> Requirement | None:
+    """Deny by default: the module's policy, else its (deprecated) auth.py, else super users only."""
+    from arkos.auth.auth_config import legacy_requirement
+    from arkos.auth.policy import module_policies
 
-    return module_rule(module, info.resource, action)
+    for policy in module_policies(module):
+        if policy.resource == info.resource and action in policy.rules:
+            return policy.requirement(action)
+    legacy = legacy_requirement(module, info.resource, action)
+    if legacy is not False:
+        return legacy  # type: ignore[return-value]
+    return Requirement(resource=info.resource, action=action)
 
 
 def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
     module = runtime.modules.get("auth")
-    hook = _hook_of(module, AUTH_OPERATION_NAMES)
+    hook = _hook_of(module, AUTH_OPERATION_NAMES + ("find_many_auth_action", "find_one_auth_action"))
     handlers = AuthRoutes(runtime)
     prefix = runtime.config.global_prefix
     for op in AUTH_OPERATIONS:
@@ -255,6 +262,29 @@ def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
             model=runtime.auth.user_info,
         )
         _add_route(app, runtime, f"{prefix}{op.path}", op.method, route)
+
+
+def _mount_auth_actions(app: FastAPI, runtime: Runtime) -> None:
+    """`GET /api/auth-actions[/{resource}]`, guarded by View on `auth-action` (DECISIONS 9)."""
+    from arkos.auth.actions import AUTH_ACTION_OPERATIONS, AUTH_ACTION_RESOURCE, AuthActionRoutes
+    from arkos.auth.policy import module_rule
+
+    module = runtime.modules.get("auth")
+    hook = _hook_of(module, AUTH_OPERATION_NAMES + AUTH_ACTION_OPERATIONS)
+    handlers = AuthActionRoutes(runtime)
+    rule = module_rule(runtime.modules.get("auth_action"), AUTH_ACTION_RESOURCE, "View")
+    prefix = runtime.config.global_prefix
+    for name, suffix, handler in (("find_many_auth_action", "", handlers.find_many),
+                                  ("find_one_auth_action", "/{resource}", handlers.find_one)):
+        default = RouteOptions(authentication=Requirement(resource=AUTH_ACTION_RESOURCE, action="View", rule=rule))
+        options = merge_options(default, hook.get(name), where=f"auth.{name}", resource=AUTH_ACTION_RESOURCE,
+                                action="View")
+        if options.disabled or _is_disabled(hook, name):
+            continue
+        route = CompiledRoute(operation=name, options=options, handler=handler,
+                              interceptors=load_interceptors(module.interceptors if module else None, name,
+                                                             "modules/auth/interceptors.py"))
+        _add_route(app, runtime, f"{prefix}/auth-actions{suffix}", "GET", route)
 
 
 def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:
