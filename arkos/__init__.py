@@ -2,6 +2,7 @@
 
 from arkos.app import Runtime, create_app, init
 from arkos.auth.models import UserMixin, arkos_metadata, role_column, roles_column
+from arkos.auth.permission_models import Effect, PermissionModels, define_permission_models
 from arkos.auth.policy import ArkosPolicy
 from arkos.auth.principal import Principal
 from arkos.config import ArkosConfig, ConfigError, define_config
@@ -16,7 +17,9 @@ __all__ = [
     "ArkosRouter",
     "ConfigError",
     "CurrentUser",
+    "Effect",
     "ErrorCode",
+    "PermissionModels",
     "Principal",
     "RequestContext",
     "Runtime",
@@ -25,6 +28,7 @@ __all__ = [
     "authorize",
     "create_app",
     "define_config",
+    "define_permission_models",
     "get_current_user",
     "init",
     "role_column",

@@ -55,6 +55,8 @@ class Runtime:
     modules: dict[str, ProjectModule] = field(default_factory=dict)
     redis: Any = None
     routes: list[tuple[str, str, CompiledRoute]] = field(default_factory=list)
+    permissions: Any = None  # DynamicPermissions in dynamic mode
+    permission_channel: Any = None
 
     def model_info(self, name: str) -> ModelInfo:
         for info in self.registry.values():
@@ -85,7 +87,7 @@ def _user_model(config: ArkosConfig, registry: dict[type, ModelInfo]) -> ModelIn
     missing = [c for c in REQUIRED_USER_FIELDS if c not in columns]
     if not any(f.is_password for f in info.fields.values()):
         missing.append("password (with info={'password': True})")
-    if auth.mode == "static" and not ({"role", "roles"} & columns):
+    if auth.mode == "static" and not ({"role", "roles"} & columns):  # dynamic mode uses UserRole rows
         missing.append("role or roles (static mode)")
     if missing:
         raise ConfigError(f"{name} model is missing column(s) arkos needs: {', '.join(missing)}; "
@@ -125,6 +127,8 @@ def init(
         modules=discover_modules(cfg.package),
         redis=redis,
     )
+    if cfg.authentication.is_active and cfg.authentication.mode == "dynamic":
+        _setup_dynamic(runtime, models)
     app = FastAPI(
         title="arkos API",
         lifespan=_lifespan(runtime),
@@ -145,6 +149,20 @@ def init(
     return app
 
 
+def _setup_dynamic(runtime: Runtime, models: list[type]) -> None:
+    from arkos.auth.dynamic_setup import build_dynamic
+    from arkos.auth.permission_models import find_permission_models
+
+    permission_models = find_permission_models(models)
+    if permission_models is None:
+        raise ConfigError("authentication.mode is 'dynamic' but the permission tables are not among the models: "
+                          "add `AuthRole, AuthPermission, AuthRolePermission, UserRole, UserPermission = "
+                          "arkos.define_permission_models(Base, user_model=User)` to your models module")
+    runtime.permissions, runtime.permission_channel = build_dynamic(
+        runtime.config, runtime.database, permission_models, runtime.redis)
+    runtime.auth.permissions = runtime.permissions
+
+
 def _redis_client(url: str) -> Any:
     import redis.asyncio as redis_asyncio
 
@@ -156,9 +174,13 @@ def _lifespan(runtime: Runtime) -> Any:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if runtime.config.authentication.is_active and isinstance(runtime.auth.revocations, DatabaseRevocations):
             await _ensure_arkos_tables(runtime.database)
+        if runtime.permission_channel is not None:
+            await runtime.permission_channel.start()
         try:
             yield
         finally:
+            if runtime.permission_channel is not None:
+                await runtime.permission_channel.stop()
             await runtime.database.dispose()
             if runtime.redis is not None:
                 await runtime.redis.aclose()
@@ -214,18 +236,29 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
             default_auth = _default_requirement(module, info, op.action) if cfg.authentication.is_active else None
             options = merge_options(RouteOptions(authentication=default_auth), hook.get(op.name),
                                     where=f"{info.name}.{op.name}", resource=info.resource, action=op.action)
-            if options.disabled or _is_disabled(hook, op.name):
+            if options.disabled or _is_disabled(hook, op.name) or _forbidden_bulk(info, op.name):
                 continue
+            interceptors = load_interceptors(module.interceptors if module else None, op.name,
+                                             f"modules/{info.resource}/interceptors.py")
+            if runtime.permissions is not None:
+                from arkos.auth.dynamic_setup import builtin_interceptors, combine
+
+                interceptors = combine(builtin_interceptors(runtime, info.model, op.name), interceptors)
             route = CompiledRoute(
                 operation=op.name,
                 options=options,
                 handler=HANDLERS[op.name],
                 validate=make_validator(op),
-                interceptors=load_interceptors(module.interceptors if module else None, op.name,
-                                               f"modules/{info.resource}/interceptors.py"),
+                interceptors=interceptors,
                 model=info,
             )
             _add_route(app, runtime, f"{cfg.global_prefix}/{info.route}{op.suffix}", op.method, route)
+
+
+def _forbidden_bulk(info: ModelInfo, operation: str) -> bool:
+    from arkos.auth.dynamic_setup import FORBIDDEN_BULK, GRANTING_KINDS
+
+    return getattr(info.model, "__arkos_kind__", None) in GRANTING_KINDS and operation in FORBIDDEN_BULK
 
 
 def _default_requirement(module: ProjectModule | None, info: ModelInfo, action: str) -> Requirement | None:

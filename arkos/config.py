@@ -57,10 +57,11 @@ class JwtConfig(_Frozen):
     algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     cookie: CookieConfig = CookieConfig()
 
-    @field_validator("expires_in")
+    @field_validator("expires_in", mode="before")
     @classmethod
-    def _check_duration(cls, value: str | int) -> str | int:
-        parse_duration(value)
+    def _check_duration(cls, value: object) -> object:
+        # before coercion: pydantic would otherwise turn `True` into a 1-second lifetime
+        parse_duration(value)  # type: ignore[arg-type]
         return value
 
     @property
@@ -301,6 +302,17 @@ def _explain(error: ValidationError, env_layer: Mapping[str, Any]) -> ConfigErro
     return ConfigError("Invalid arkos configuration:\n  " + "\n  ".join(lines))
 
 
+def _fill_unset(merged: dict[str, Any], env_layer: Mapping[str, Any]) -> dict[str, Any]:
+    """An explicit None means "not set": the environment still applies. The seed's explicit wiring
+    (`secret: process.env.JWT_SECRET`) is `os.environ.get(...)` in Python, None when the value is in `.env`."""
+    for path in ENV_KEYS.values():
+        env_value = _lookup(env_layer, path)
+        parent = _lookup(merged, path[:-1]) if len(path) > 1 else merged
+        if env_value is not None and isinstance(parent, dict) and parent.get(path[-1]) is None:
+            parent[path[-1]] = env_value
+    return merged
+
+
 def _lookup(tree: Mapping[str, Any], path: Sequence[str]) -> object:
     node: object = tree
     for key in path:
@@ -327,7 +339,7 @@ def define_config(
     explicit = deep_merge(explicit, options)
     env_layer = _environment_layer(env_file)
     try:
-        return ArkosConfig.model_validate(deep_merge(env_layer, explicit))
+        return ArkosConfig.model_validate(_fill_unset(deep_merge(env_layer, explicit), env_layer))
     except ValidationError as exc:
         raise _explain(exc, env_layer) from None
 

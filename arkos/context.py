@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,13 @@ class RequestContext:
     error: ArkosError | None = None
     additional: dict[str, Any] = field(default_factory=dict)
     _connection: AsyncConnection | None = None
+    _after_commit: list[Callable[[], Awaitable[None]]] | None = None
+
+    def on_commit(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` once the request's transaction has committed (never after a rollback)."""
+        if self._after_commit is None:
+            self._after_commit = []
+        self._after_commit.append(callback)
 
     async def connection(self) -> AsyncConnection:
         """The request's connection, opened on first use; the pipeline commits or rolls it back as a unit."""
@@ -44,13 +52,16 @@ class RequestContext:
 
     async def finish(self, *, commit: bool) -> None:
         conn, self._connection = self._connection, None
-        if conn is None:
-            return
-        try:
-            if conn.in_transaction():
-                if commit:
-                    await conn.commit()
-                else:
-                    await conn.rollback()
-        finally:
-            await conn.close()
+        if conn is not None:
+            try:
+                if conn.in_transaction():
+                    if commit:
+                        await conn.commit()
+                    else:
+                        await conn.rollback()
+            finally:
+                await conn.close()
+        callbacks, self._after_commit = self._after_commit, None
+        if commit and callbacks:
+            for callback in callbacks:
+                await callback()

@@ -37,6 +37,7 @@ class AuthService:
         self.user_info = user_info
         self.tokens = tokens
         self.revocations = revocations
+        self.permissions: Any = None  # DynamicPermissions, set by init in dynamic mode
         hooks = config.authentication.hooks
         self.authenticate_hooks = HookChain.from_config(hooks.authenticate, "authentication.hooks.authenticate")
         self.authorize_hooks = HookChain.from_config(hooks.authorize, "authentication.hooks.authorize")
@@ -153,4 +154,6 @@ class AuthService:
             if matched:
                 return True, f"role {matched[0]} is granted"
             return False, "none of the user's roles is granted"
+        if self.permissions is not None:
+            return await self.permissions.decide(user, requirement)
         return False, "dynamic mode: no database permission grants this action"

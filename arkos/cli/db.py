@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -56,8 +57,12 @@ def push() -> None:
     from arkos.db_errors import is_db_error
 
     config = project_config()
+    metadata = project_metadata(config)
+    if len(metadata) == 1:
+        console().print("[yellow]No models found[/yellow] (arkos_config.py names no package or models): "
+                        "only arkos's own tables are created.")
     try:
-        created = asyncio.run(_push(config, project_metadata(config)))
+        created = asyncio.run(_push(config, metadata))
     except Exception as exc:
         if is_db_error(exc):
             fail(f"Could not create the tables in {_database_label(config)}: {exc}")
@@ -96,6 +101,7 @@ def _run(action: str, call: Any, *args: Any, **kwargs: Any) -> None:
     from alembic.util.exc import CommandError
 
     show_logs("alembic")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin: noise
     try:
         call(*args, **kwargs)
     except CommandError as exc:

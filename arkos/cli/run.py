@@ -60,5 +60,6 @@ def start(
     access_log: Annotated[bool, typer.Option(help="Log every request (off: a proxy usually does it)")] = False,
 ) -> None:
     """Run the API for production (ARKOS_ENV=production unless set; no reload)."""
-    os.environ.setdefault("ARKOS_ENV", "production")  # before the config module is imported: it reads env
+    if not os.environ.get("ARKOS_ENV"):  # before the config module is imported: it reads the env
+        os.environ["ARKOS_ENV"] = "production"
     _serve(app, host, port, workers=workers, access_log=access_log, server_header=False)

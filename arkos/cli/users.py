@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from arkos.cli._common import console, ensure_cwd_on_path, fail
 from arkos.errors import ArkosError, ErrorCode
@@ -102,5 +103,6 @@ def create(
         fail(f"The user table {exc} does not exist yet: run `arkos db push` (or `arkos db upgrade`) first")
     except ArkosError as exc:
         fail(_explain(exc, username))
-    details = ", ".join(f"{k}={user[k]}" for k in ("role", "isSuperUser") if k in user)
-    console().print(f"[green]Created user[/green] {username} (id {user.get('id')}{', ' + details if details else ''})")
+    shown = {"id": user.get("id"), "role": user.get("role"), "superuser": superuser or None}
+    details = ", ".join(f"{k} {getattr(v, 'value', v)}" for k, v in shown.items() if v is not None)
+    console().print(f"[green]Created user[/green] {escape(username)} ({escape(details)})")

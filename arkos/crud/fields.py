@@ -149,6 +149,18 @@ def _parse_enum(enum_class: type[enum.Enum] | None, choices: Iterable[str]) -> C
     return parse
 
 
+def _parse_enum_list(enum_class: type[enum.Enum]) -> Coercer:
+    """`roles_column`: a list of enum values, checked alike on SQLite (JSON) and PostgreSQL (enum ARRAY)."""
+    item = _parse_enum(enum_class, [str(m.value) for m in enum_class])
+
+    def parse(value: Any) -> list[Any]:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list of {', '.join(str(m.value) for m in enum_class)}")
+        return [item(v).value for v in value]
+
+    return parse
+
+
 def _parse_json(value: Any) -> Any:
     return value
 
@@ -157,6 +169,9 @@ def coercer_for(column: sa.Column[Any]) -> Coercer:
     col_type = column.type
     if isinstance(col_type, sa.Enum):
         return _parse_enum(col_type.enum_class, col_type.enums)
+    enum_class = column.info.get("enum")
+    if isinstance(col_type, sa.JSON | sa.ARRAY) and isinstance(enum_class, type) and issubclass(enum_class, enum.Enum):
+        return _parse_enum_list(enum_class)
     if isinstance(col_type, sa.JSON | sa.ARRAY):
         return _parse_json
     python_type = _python_type(column)

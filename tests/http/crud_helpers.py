@@ -9,9 +9,33 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import client_for, login, make_user
 
 LIST_KEYS = {"total", "results", "page", "pages", "limit", "hasNextPage", "hasPrevPage", "data"}
 ERROR_KEYS = {"status", "code", "message", "meta"}
+
+
+@pytest.fixture
+async def admin_user(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
+    """One super user and its Authorization header: lighter than the four `users`."""
+    user = await make_user(app, "admin", role="Admin", is_super_user=True, email="admin@example.com")
+    return {"user": user, "headers": await login(client, "admin")}
+
+
+@pytest.fixture
+def admin(admin_user: dict[str, Any]) -> dict[str, str]:
+    return admin_user["headers"]
+
+
+@pytest.fixture
+async def public(app_factory: Any) -> Any:
+    """A client of an app without authentication: every generated route is public."""
+    app = await app_factory(authentication={"mode": None})
+    async with client_for(app) as c:
+        yield c
 
 
 async def create(client: httpx.AsyncClient, route: str, body: Mapping[str, Any],

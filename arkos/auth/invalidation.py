@@ -1,0 +1,155 @@
+"""Telling every process that permissions changed: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or in-process.
+
+A listener that is not connected means the cache cannot be trusted: it is disabled until the listener
+is back (and then starts empty), so a revocation is never served stale from a cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arkos.auth.dynamic import PermissionCache
+
+logger = logging.getLogger("arkos.permissions")
+CHANNEL = "arkos_permissions"
+HEARTBEAT_SECONDS = 0.5
+
+
+class InvalidationChannel(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, conn: AsyncConnection | None) -> None:
+        """Announce a change; with a connection, inside its transaction where the channel allows it."""
+
+
+class LocalChannel:
+    """One process (SQLite): invalidating the local cache is all there is to do."""
+
+    def __init__(self, cache: PermissionCache) -> None:
+        self.cache = cache
+
+    async def start(self) -> None:
+        self.cache.enable()
+
+    async def stop(self) -> None:
+        return None
+
+    async def publish(self, conn: AsyncConnection | None) -> None:
+        self.cache.invalidate()
+
+
+class _ListeningChannel:
+    """A background task keeps a listener connected; while it is not, the cache stays off."""
+
+    def __init__(self, cache: PermissionCache) -> None:
+        self.cache = cache
+        self._task: asyncio.Task[None] | None = None
+        self.cache.enabled = False  # nothing is trusted until the listener runs
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"arkos-{type(self).__name__}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self.cache.disable("shutting down")
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._listen()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the listener is down: stop trusting the cache, then retry
+                self.cache.disable(f"{type(self).__name__} listener failed: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _listen(self) -> None:
+        raise NotImplementedError
+
+
+class RedisChannel(_ListeningChannel):
+    def __init__(self, cache: PermissionCache, client: Any, prefix: str) -> None:
+        super().__init__(cache)
+        self.client = client
+        self.name = f"{prefix}{CHANNEL}"
+
+    async def _listen(self) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(self.name)
+            await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+            self.cache.enable()
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT_SECONDS)
+                if message is not None:
+                    self.cache.invalidate()
+                else:
+                    await pubsub.ping()
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def publish(self, conn: AsyncConnection | None) -> None:
+        self.cache.invalidate()
+        try:
+            await self.client.publish(self.name, b"1")
+        except Exception:  # other processes cannot hear us: their listener will notice the outage too
+            logger.exception("could not publish a permission change to Redis")
+            raise
+
+
+class PostgresChannel(_ListeningChannel):
+    def __init__(self, cache: PermissionCache, dsn: str, schema: str | None) -> None:
+        super().__init__(cache)
+        self.dsn = dsn
+        self.name = f"{CHANNEL}_{schema}" if schema else CHANNEL
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn, timeout=5)
+        lost = asyncio.Event()
+        try:
+            await conn.add_listener(self.name, lambda *_args: self.cache.invalidate())
+            conn.add_termination_listener(lambda *_args: lost.set())
+            self.cache.enable()
+            while not lost.is_set():
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=2.0)  # heartbeat
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(lost.wait(), timeout=HEARTBEAT_SECONDS)
+            raise ConnectionError("PostgreSQL listener connection lost")
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=1)
+
+    async def publish(self, conn: AsyncConnection | None) -> None:
+        # NOTIFY inside the writing transaction is delivered on commit, never for a rolled-back write.
+        if conn is not None:
+            await conn.execute(sa.select(sa.func.pg_notify(self.name, "")))
+        else:
+            import asyncpg
+
+            raw = await asyncpg.connect(self.dsn, timeout=5)
+            try:
+                await raw.execute("SELECT pg_notify($1, '')", self.name)
+            finally:
+                await raw.close()
+        self.cache.invalidate()
+
+
+def asyncpg_dsn(url: str) -> str:
+    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
