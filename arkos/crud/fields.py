@@ -170,7 +170,8 @@ def coercer_for(column: sa.Column[Any]) -> Coercer:
     if isinstance(col_type, sa.Enum):
         return _parse_enum(col_type.enum_class, col_type.enums)
     enum_class = column.info.get("enum")
-    if isinstance(col_type, sa.JSON | sa.ARRAY) and isinstance(enum_class, type) and issubclass(enum_class, enum.Enum):
+    is_list = isinstance(col_type, sa.JSON | sa.ARRAY)
+    if is_list and isinstance(enum_class, type) and issubclass(enum_class, enum.Enum):
         return _parse_enum_list(enum_class)
     if isinstance(col_type, sa.JSON | sa.ARRAY):
         return _parse_json

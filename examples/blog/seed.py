@@ -63,6 +63,19 @@ async def seed_posts() -> int:
         await runtime.database.dispose()
 
 
+async def seed_dynamic_roles() -> dict[str, int]:
+    """AUTH_MODE=dynamic: roles and grants that mirror the static policies, and each user's role."""
+    import arkos as ark
+    from arkos.auth.dynamic_admin import migrate_to_dynamic
+
+    app = ark.init()
+    runtime = app.state.arkos
+    try:
+        return await migrate_to_dynamic(runtime)
+    finally:
+        await runtime.database.dispose()
+
+
 def main() -> None:
     os.chdir(HERE)
     sys.path.insert(0, str(HERE))
@@ -76,6 +89,8 @@ def main() -> None:
                 "--email", f"{username}@example.com"]
         arkos(*args, *([flag] if flag else []))
     created = asyncio.run(seed_posts())
+    if os.environ.get("AUTH_MODE") == "dynamic":
+        print("dynamic mode:", asyncio.run(seed_dynamic_roles()))
     port = os.environ.get("PORT", "8000")
     print(f"\narkos demo: http://127.0.0.1:{port}/api  (docs: http://127.0.0.1:{port}/api/docs)")
     print(f"logins (password {PASSWORD}): admin (super user), editor (Editor), reader (User)")

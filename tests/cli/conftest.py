@@ -32,7 +32,7 @@ async def main():
         if sys.argv[3] == "signup":
             print((await client.post("/api/auth/signup", json=creds)).status_code)
         login = await client.post("/api/auth/login", json=creds)
-        print(login.status_code, "token" in login.json())
+        print(login.status_code, "accessToken" in login.json())
     await app.state.arkos.database.dispose()
 
 asyncio.run(main())

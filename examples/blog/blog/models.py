@@ -7,7 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from arkos import UserMixin, role_column
+from arkos import UserMixin, define_permission_models, role_column
 
 
 class Base(DeclarativeBase):
@@ -62,3 +62,9 @@ class Comment(Base):
 
     post: Mapped[Post] = relationship(back_populates="comments")
     author: Mapped[User] = relationship()
+
+
+# Dynamic mode's tables (AUTH_MODE=dynamic): roles and permissions stored in the database.
+AuthRole, AuthPermission, AuthRolePermission, UserRole, UserPermission = define_permission_models(
+    Base, user_model=User
+).all()
