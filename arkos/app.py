@@ -56,6 +56,7 @@ class Runtime:
     redis: Any = None
     routes: list[tuple[str, str, CompiledRoute]] = field(default_factory=list)
     permissions: Any = None  # DynamicPermissions in dynamic mode
+    limiter: Any = None  # RateLimiter when rate limits are enabled
     permission_channel: Any = None
 
     def model_info(self, name: str) -> ModelInfo:
@@ -129,6 +130,10 @@ def init(
     )
     if cfg.authentication.is_active and cfg.authentication.mode == "dynamic":
         _setup_dynamic(runtime, models)
+    if cfg.rate_limit.enabled:
+        from arkos.ratelimit import RateLimiter
+
+        runtime.limiter = RateLimiter.create(cfg.redis_url, cfg.redis_prefix, cfg.trusted_proxies)
     app = FastAPI(
         title="arkos API",
         lifespan=_lifespan(runtime),
@@ -138,6 +143,7 @@ def init(
     )
     app.state.arkos = runtime
     _add_error_handlers(app)
+    _add_middleware(app, runtime)
     _mount_project_routers(app, runtime)
     if cfg.authentication.is_active and user_info is not None:
         _mount_auth_routes(app, runtime)
@@ -251,6 +257,7 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
                 validate=make_validator(op),
                 interceptors=interceptors,
                 model=info,
+                rate_limit=route_limit(options, f"{info.resource}.{op.name}"),
             )
             _add_route(app, runtime, f"{cfg.global_prefix}/{info.route}{op.suffix}", op.method, route)
 
@@ -280,6 +287,11 @@ def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
     hook = _hook_of(module, AUTH_OPERATION_NAMES + ("find_many_auth_action", "find_one_auth_action"))
     handlers = AuthRoutes(runtime)
     prefix = runtime.config.global_prefix
+    auth_limit = None
+    if runtime.config.rate_limit.auth_limit is not None:
+        from arkos.ratelimit import Limit, parse_rate
+
+        auth_limit = Limit(parse_rate(runtime.config.rate_limit.auth_limit), "auth")  # one counter for /auth/*
     for op in AUTH_OPERATIONS:
         default = RouteOptions(authentication=Requirement(resource="auth") if op.authenticated else None)
         options = merge_options(default, hook.get(op.name), where=f"auth.{op.name}", resource="auth",
@@ -293,6 +305,8 @@ def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
             interceptors=load_interceptors(module.interceptors if module else None, op.name,
                                            "modules/auth/interceptors.py"),
             model=runtime.auth.user_info,
+            rate_limit=route_limit(options, f"auth.{op.name}",
+                                   default=auth_limit if op.path.startswith("/auth/") else None),
         )
         _add_route(app, runtime, f"{prefix}{op.path}", op.method, route)
 
@@ -340,6 +354,40 @@ def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:
         return json_response({"message": "Welcome to your arkos API"})
 
     app.router.routes.append(Route(runtime.config.global_prefix, welcome, methods=["GET"], name="welcome"))
+
+
+def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
+    """Outermost first: CORS answers preflights, then the app-wide rate limit."""
+    cfg = runtime.config
+    if runtime.limiter is not None and cfg.rate_limit.global_limit is not None:
+        from arkos.ratelimit import GlobalRateLimitMiddleware, Limit, parse_rate
+
+        app.add_middleware(GlobalRateLimitMiddleware, limiter=runtime.limiter,
+                           limit=Limit(parse_rate(cfg.rate_limit.global_limit), "global", "Too many requests"),
+                           debug=cfg.is_development)
+    cors = cfg.cors
+    origins = cors.allow_origins
+    regex = cors.allow_origin_regex
+    if origins is None and regex is None and cfg.is_development:
+        regex = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"  # local front ends during development
+    if origins or regex:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins or ()), allow_origin_regex=regex,
+                           allow_credentials=cors.allow_credentials, allow_methods=list(cors.allow_methods),
+                           allow_headers=list(cors.allow_headers), max_age=cors.max_age_seconds)
+
+
+def route_limit(options: RouteOptions, scope: str, default: Any = None) -> Any:
+    """A route's `rate_limit` option (hook or ArkosRouter) → Limit; `None`/False in a hook switches it off."""
+    if "rate_limit" not in options.extra:
+        return default
+    value = options.extra["rate_limit"]
+    if value in (None, False):
+        return None
+    from arkos.ratelimit import Limit, parse_rate
+
+    return Limit(parse_rate(value), scope)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -147,6 +147,86 @@ class QueryConfig(_Frozen):
     allow_limit_all: bool = False
 
 
+class RateLimitConfig(_Frozen):
+    """Reference defaults: 300 requests a minute per IP app-wide, 10 per 5 s on /api/auth/*."""
+
+    enabled: bool = True
+    global_limit: str | dict[str, int] | None = Field("300/minute", description="App-wide limit per client IP")
+    auth_limit: str | dict[str, int] | None = Field("10/5 seconds", description="Shared by the /auth/* routes")
+
+    @field_validator("global_limit", "auth_limit")
+    @classmethod
+    def _check_rate(cls, value: object) -> object:
+        if value is not None:
+            from arkos.ratelimit import parse_rate
+
+            parse_rate(value)
+        return value
+
+
+class CorsConfig(_Frozen):
+    """Cross-origin access. Development allows localhost front ends; production allows nothing unless listed."""
+
+    allow_origins: tuple[str, ...] | None = Field(None, description="Exact origins; None: the environment default")
+    allow_origin_regex: str | None = None
+    allow_credentials: bool = True
+    allow_methods: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    allow_headers: tuple[str, ...] = ("Content-Type", "Authorization")
+    max_age_seconds: int = 600
+
+
+class CsrfConfig(_Frozen):
+    """Cookie-authenticated unsafe requests must come from a trusted origin (DECISIONS 12)."""
+
+    enabled: bool = True
+    trusted_origins: tuple[str, ...] = Field((), description="Origins allowed besides the API's own and CORS's")
+
+
+_EXTENSION = re.compile(r"^[a-z0-9]{1,16}$")
+
+
+class UploadRestriction(_Frozen):
+    """Limits for one file type; a field left None keeps that type's built-in default (docs/uploads.md)."""
+
+    max_size_bytes: int | None = Field(None, ge=1, description="Largest accepted file, enforced while streaming")
+    max_count: int | None = Field(None, ge=1, description="Most files in one request")
+    allowed_extensions: tuple[str, ...] | None = Field(
+        None, description="Lower-case extensions without the dot; replaces the type's default allow-list")
+    directory: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$",
+                                  description="Sub-directory of base_upload_dir; default the type's name")
+
+    @field_validator("allowed_extensions", mode="before")
+    @classmethod
+    def _normalize_extensions(cls, value: object) -> object:
+        if value is None or isinstance(value, str):
+            return value  # a bare string fails the tuple check with a clear message
+        extensions = tuple(str(ext).strip().lower().lstrip(".") for ext in value)  # type: ignore[attr-defined]
+        bad = [ext for ext in extensions if not _EXTENSION.match(ext)]
+        if bad:
+            raise ValueError(f"extensions must be letters and digits only (no dots or patterns); got {bad}")
+        return extensions
+
+
+class UploadRestrictions(_Frozen):
+    images: UploadRestriction = UploadRestriction()
+    videos: UploadRestriction = UploadRestriction()
+    documents: UploadRestriction = UploadRestriction()
+    files: UploadRestriction = UploadRestriction()
+
+
+class FileUploadConfig(_Frozen):
+    """The `/api/uploads` routes and every upload (also `uploads=` on ArkosRouter routes)."""
+
+    enabled: bool = Field(True, description="False: the upload routes are not mounted")
+    base_route: str = Field("/api/uploads", pattern=r"^(/[A-Za-z0-9_-]+)+$",
+                            description="Where the upload routes are mounted (not under global_prefix)")
+    base_upload_dir: str = Field("uploads", description="Root directory of LocalStorage, relative to the cwd")
+    restrictions: UploadRestrictions = UploadRestrictions()
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Larger images are refused before decoding")
+    max_image_dimension: int = Field(4096, ge=1, description="Largest width or height asked of ?width/?height")
+    storage: Any = Field(None, description="An arkos.uploads.Storage; None: LocalStorage(base_upload_dir)")
+
+
 class ArkosConfig(_Frozen):
     """Everything arkos needs to build an app; built once at startup and never mutated."""
 
@@ -162,6 +242,23 @@ class ArkosConfig(_Frozen):
     redis_url: str | None = None
     redis_prefix: str = Field("arkos:", description="Prefix of every Redis key arkos writes")
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    trusted_proxies: tuple[str, ...] = Field((), description="Proxies whose X-Forwarded-* headers are believed")
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    cors: CorsConfig = CorsConfig()
+    csrf: CsrfConfig = CsrfConfig()
+    file_upload: FileUploadConfig = FileUploadConfig()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -52,6 +52,22 @@ class ErrorCode(StrEnum):
     USER_NOT_FOUND = "UserNotFound"
     # authorization
     NOT_ENOUGH_PERMISSIONS = "NotEnoughPermissions"
+    # file uploads (reference §7; FileContentMismatch, UploadAborted and the image codes are arkos's own)
+    INVALID_FILE_TYPE = "InvalidFileType"
+    NO_FILE_ATTACHED = "NoFileOrFilesAttached"
+    MISSING_NEW_FILE = "MissingNewFile"
+    FILE_TOO_LARGE = "FileTooLarge"
+    TOO_MANY_FILES = "TooManyFiles"
+    UNEXPECTED_FILE_FIELD = "UnexpectedFileField"
+    FILE_TYPE_NOT_ALLOWED = "FileTypeNotAllowed"
+    FILE_CONTENT_MISMATCH = "FileContentMismatch"
+    FILE_NOT_FOUND = "FileNotFound"
+    UPLOAD_ABORTED = "UploadAborted"
+    IMAGE_PROCESSING_UNAVAILABLE = "ImageProcessingUnavailable"
+    INVALID_IMAGE = "InvalidImage"
+    IMAGE_TOO_LARGE = "ImageTooLarge"
+    TOO_MANY_REQUESTS = "TooManyRequests"
+    CSRF_FAILED = "CsrfFailed"
 
 
 _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
@@ -99,13 +115,31 @@ _DEFAULTS: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.INVALID_FIELD_PASSWORD: (400, "In order to update password use the update-password endpoint."),
     ErrorCode.USER_NOT_FOUND: (404, "User not found!"),
     ErrorCode.NOT_ENOUGH_PERMISSIONS: (403, "You do not have permission to perform this action"),
+    ErrorCode.INVALID_FILE_TYPE: (400, "Invalid file type: use images, videos, documents or files"),
+    ErrorCode.NO_FILE_ATTACHED: (400, "No file or files were attached on the request body as form data."),
+    ErrorCode.MISSING_NEW_FILE: (400, "No new file was attached to replace the old one"),
+    ErrorCode.FILE_TOO_LARGE: (413, "File too large"),
+    ErrorCode.TOO_MANY_FILES: (400, "Too many files"),
+    ErrorCode.UNEXPECTED_FILE_FIELD: (400, "Unexpected file field"),
+    ErrorCode.FILE_TYPE_NOT_ALLOWED: (400, "File type not allowed"),
+    ErrorCode.FILE_CONTENT_MISMATCH: (400, "The file's content does not match its extension"),
+    ErrorCode.FILE_NOT_FOUND: (404, "File not found"),
+    ErrorCode.UPLOAD_ABORTED: (400, "The upload was interrupted before the body was complete"),
+    ErrorCode.IMAGE_PROCESSING_UNAVAILABLE: (400, "Image resizing and conversion need Pillow: pip install pillow"),
+    ErrorCode.INVALID_IMAGE: (400, "The image could not be decoded"),
+    ErrorCode.IMAGE_TOO_LARGE: (413, "The image has too many pixels to process"),
+    ErrorCode.TOO_MANY_REQUESTS: (429, "Too many requests"),
+    ErrorCode.CSRF_FAILED: (
+        403,
+        "Cross-site request refused: send the token in the Authorization header, or call from a trusted origin",
+    ),
 }
 
 
 class ArkosError(Exception):
     """The single error type arkos raises; rendered as `{status, code, message, meta}`."""
 
-    __slots__ = ("code", "message", "status", "meta")
+    __slots__ = ("code", "message", "status", "meta", "headers")
 
     def __init__(
         self,
@@ -114,12 +148,14 @@ class ArkosError(Exception):
         *,
         status: int | None = None,
         meta: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         default_status, default_message = _DEFAULTS.get(code, (400, "Bad request"))  # type: ignore[call-overload]
         self.code = str(code)
         self.message = message or default_message
         self.status = status or default_status
         self.meta = dict(meta) if meta else {}
+        self.headers = dict(headers) if headers else None
         super().__init__(self.message)
 
     def body(self, *, debug: bool = False) -> dict[str, object]:
@@ -149,7 +185,7 @@ def _json_default(value: object) -> object:
 
 
 def error_response(error: ArkosError, *, debug: bool = False) -> Response:
-    return json_response(error.body(debug=debug), error.status)
+    return json_response(error.body(debug=debug), error.status, error.headers)
 
 
 def internal_error(exc: BaseException, *, debug: bool = False) -> ArkosError:

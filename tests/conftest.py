@@ -125,6 +125,8 @@ def base_options(database: dict[str, Any]) -> dict[str, Any]:
         "package": "tests.sample",
         "database": database,
         "authentication": {"mode": "static", "jwt": {"secret": JWT_SECRET}, "bcrypt_rounds": 4},
+        # Tests log in far more often than a person would; the rate-limit tests switch limits back on.
+        "rate_limit": {"enabled": False},
     }
 
 

@@ -23,7 +23,7 @@ def _auth_module(module: ProjectModule | None) -> Any:
         _warned.add(module.name)
         warnings.warn(
             f"modules/{module.name}/auth.py: auth config files are deprecated; "
-            "declare an ArkosPolicy in modules/{module.name}/policy.py instead",
+            f"declare an ArkosPolicy in modules/{module.name}/policy.py instead",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("arkos.permissions")
 Key = tuple[str, str]
+Connectable = AsyncConnection | Callable[[], Awaitable[AsyncConnection]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Grants:
     overrides: dict[Key, bool]
     from_roles: frozenset[Key]
     role_names: tuple[str, ...]
+    role_ids: frozenset[Any] = frozenset()
 
     def decide(self, resource: str, action: str) -> tuple[bool, str]:
         key = (resource, action)
@@ -103,7 +106,8 @@ class DynamicPermissions:
         role = models.AuthRole.__table__  # type: ignore[attr-defined]
         uid = sa.bindparam("uid")
         by_role = (
-            sa.select(perm.c.resource, perm.c.action, sa.literal("role").label("source"), role.c.name)
+            sa.select(perm.c.resource, perm.c.action, sa.literal("role").label("source"), role.c.name,
+                      sa.cast(role.c.id, sa.String).label("role_id"))
             .select_from(user_role.join(role, role.c.id == user_role.c.role_id)
                          .outerjoin(role_perm, role_perm.c.role_id == user_role.c.role_id)
                          .outerjoin(perm, perm.c.id == role_perm.c.permission_id))
@@ -111,15 +115,23 @@ class DynamicPermissions:
         )
         by_user = (
             sa.select(perm.c.resource, perm.c.action, sa.cast(user_perm.c.effect, sa.String).label("source"),
-                      sa.literal(None, sa.String).label("name"))
+                      sa.literal(None, sa.String).label("name"), sa.literal(None, sa.String).label("role_id"))
             .select_from(user_perm.join(perm, perm.c.id == user_perm.c.permission_id))
             .where(user_perm.c.user_id == uid)
         )
         # One query per cache fill: both sources together.
         self._statement = sa.union_all(by_role, by_user)
 
-    async def load(self, user_id: Any, conn: AsyncConnection | None = None) -> Grants:
+    async def load(self, user_id: Any, conn: Connectable = None) -> Grants:
+        """Read one user's grants (one statement) and cache them unless an invalidation raced the read.
+
+        `conn` is a connection, a coroutine function giving one (a request's `ctx.connection`, opened
+        only on a cache miss), or None for a connection of its own. A given connection must not hold an
+        older snapshot than the generation read here: PostgreSQL's READ COMMITTED takes one per statement,
+        and SQLite's driver opens no transaction for reads."""
         generation = self.cache.generation
+        if callable(conn):
+            conn = await conn()
         if conn is None:
             async with self.engine.connect() as own:
                 rows = (await own.execute(self._statement, {"uid": user_id})).all()
@@ -128,22 +140,23 @@ class DynamicPermissions:
         overrides: dict[Key, bool] = {}
         from_roles: set[Key] = set()
         names: set[str] = set()
-        for resource, action, source, role_name in rows:
+        role_ids: set[Any] = set()
+        for resource, action, source, role_name, role_id in rows:
             if source == "role":
                 names.add(role_name)
+                role_ids.add(role_id)
                 if resource is not None:
                     from_roles.add((resource, action))
             else:
                 overrides[(resource, action)] = source == Effect.Allow.value or source == "Allow"
-        grants = Grants(overrides, frozenset(from_roles), tuple(sorted(names)))
+        grants = Grants(overrides, frozenset(from_roles), tuple(sorted(names)), frozenset(role_ids))
         self.cache.put(user_id, grants, generation)
         return grants
 
-    async def grants(self, user_id: Any, conn: AsyncConnection | None = None) -> Grants:
+    async def grants(self, user_id: Any, conn: Connectable = None) -> Grants:
         return self.cache.get(user_id) or await self.load(user_id, conn)
 
-    async def decide(self, user: Principal, requirement: Requirement,
-                     conn: AsyncConnection | None = None) -> tuple[bool, str]:
+    async def decide(self, user: Principal, requirement: Requirement, conn: Connectable = None) -> tuple[bool, str]:
         if user.is_super_user:
             return True, "super user"
         if requirement.rule.allows_anyone:  # "*" in code still means any authenticated user

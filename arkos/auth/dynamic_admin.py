@@ -56,17 +56,35 @@ async def grant(conn: AsyncConnection, models: PermissionModels, role: str, reso
     return created
 
 
-async def assign(conn: AsyncConnection, runtime: Runtime, models: PermissionModels, username: str,
-                 role: str) -> bool:
+async def find_role(conn: AsyncConnection, models: PermissionModels, name: str) -> Any:
+    """The id of the role called `name`, or None."""
+    table = _table(models.AuthRole)
+    return (await conn.execute(sa.select(table.c.id).where(table.c.name == name))).scalar_one_or_none()
+
+
+async def find_user(conn: AsyncConnection, runtime: Runtime, user: str) -> Any:
+    """The id of the user whose username (else id) is `user`, or None."""
     info = runtime.auth.user_info
     if info is None:
         raise ConfigError("no user model")
-    user_id = (await conn.execute(sa.select(info.primary_key.column)
-                                  .where(info.fields["username"].column == username))).scalar_one_or_none()
+    pk = info.primary_key.column
+    found = (await conn.execute(sa.select(pk).where(info.fields["username"].column == user))).scalar_one_or_none()
+    if found is None:
+        try:
+            user_id = info.primary_key.coerce(user)
+        except ValueError:
+            return None
+        found = (await conn.execute(sa.select(pk).where(pk == user_id))).scalar_one_or_none()
+    return found
+
+
+async def assign(conn: AsyncConnection, runtime: Runtime, models: PermissionModels, username: str,
+                 role: str) -> bool:
+    """Give the user (username, or id) the role; False when it already had it."""
+    user_id = await find_user(conn, runtime, username)
     if user_id is None:
         raise LookupError(f"no user named {username!r}")
-    role_id = (await conn.execute(sa.select(_table(models.AuthRole).c.id)
-                                  .where(_table(models.AuthRole).c.name == role))).scalar_one_or_none()
+    role_id = await find_role(conn, models, role)
     if role_id is None:
         raise LookupError(f"no role named {role!r}: create it with `arkos roles create {role}`")
     _, created = await _get_or_create(conn, _table(models.UserRole), {"user_id": user_id, "role_id": role_id})
@@ -85,18 +103,23 @@ def declared_actions(runtime: Runtime) -> list[tuple[str, str, tuple[str, ...]]]
     return [(resource, action, roles) for (resource, action), roles in sorted(seen.items())]
 
 
-async def sync_permissions(runtime: Runtime) -> int:
+async def sync_permissions(runtime: Runtime, *, publish: bool = True) -> int:
+    """An AuthPermission row for every (resource, action) the app declares; returns how many were new."""
     models = permission_models(runtime)
     created = 0
     async with runtime.database.engine.begin() as conn:
         for resource, action, _roles in declared_actions(runtime):
             created += (await ensure_permission(conn, models, resource, action))[1]
-    await publish_change(runtime)
+    if publish:
+        await publish_change(runtime)
     return created
 
 
-async def migrate_to_dynamic(runtime: Runtime) -> dict[str, int]:
-    """Roles from the static enum, grants from the static rules, user-role rows from each user's role(s)."""
+async def migrate_to_dynamic(runtime: Runtime, *, publish: bool = True) -> dict[str, int]:
+    """Roles from the static enum, grants from the static rules, user-role rows from each user's role(s).
+
+    Idempotent: what already exists is kept, so it can run again after adding users or rules. "*" rules
+    need no rows (they still allow any authenticated user in dynamic mode)."""
     models = permission_models(runtime)
     info = runtime.auth.user_info
     if info is None:
@@ -118,7 +141,8 @@ async def migrate_to_dynamic(runtime: Runtime) -> dict[str, int]:
             for role in role_names(value):
                 await ensure_role(conn, models, role)
                 counts["assignments"] += await assign(conn, runtime, models, username, role)
-    await publish_change(runtime)
+    if publish:
+        await publish_change(runtime)
     return counts
 
 
@@ -132,9 +156,17 @@ def _enum_values(column: sa.Column[Any]) -> Iterable[str]:
 
 
 async def publish_change(runtime: Runtime) -> None:
-    """Tell running processes that permissions changed (Redis or PostgreSQL; SQLite caches expire in 60 s)."""
+    """Tell every running process that permissions changed; call it after writing the permission tables
+    with raw SQL (writes through arkos routes and commands already do).
+
+    Redis pub/sub when the config has a REDIS_URL, else PostgreSQL NOTIFY; on SQLite only the caches of
+    this process can be told (other processes see the change when their entries expire, within 60 s).
+    Raises when the channel cannot be reached.
+    """
     from arkos.auth.dynamic_setup import build_dynamic
 
-    _permissions, channel = build_dynamic(runtime.config, runtime.database, permission_models(runtime),
-                                          runtime.redis)
+    channel = runtime.permission_channel
+    if channel is None:
+        _permissions, channel = build_dynamic(runtime.config, runtime.database, permission_models(runtime),
+                                              runtime.redis)
     await channel.publish(None)

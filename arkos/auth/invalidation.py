@@ -62,7 +62,8 @@ class _ListeningChannel:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        self.cache.disable("shutting down")
+        self.cache.enabled = False  # a normal shutdown: nothing to log
+        self.cache.invalidate()
 
     async def _run(self) -> None:
         delay = 0.1
@@ -105,11 +106,8 @@ class RedisChannel(_ListeningChannel):
 
     async def publish(self, conn: AsyncConnection | None) -> None:
         self.cache.invalidate()
-        try:
-            await self.client.publish(self.name, b"1")
-        except Exception:  # other processes cannot hear us: their listener will notice the outage too
-            logger.exception("could not publish a permission change to Redis")
-            raise
+        # When this fails, Redis is down for the other processes' listeners too: they stop caching.
+        await self.client.publish(self.name, b"1")
 
 
 class PostgresChannel(_ListeningChannel):

@@ -12,16 +12,17 @@ import sqlalchemy as sa
 from arkos.auth.passwords import utcnow
 from arkos.auth.service import timestamp
 from arkos.auth.transport import TokenDelivery
+from arkos.config import ConfigError
 from arkos.context import RequestContext
 from arkos.crud import repository as repo
 from arkos.crud.operations import read_json
 from arkos.crud.payload import check_password, clean_payload, require_fields
-from arkos.crud.query import parse_filter
+from arkos.crud.query import split_key
 from arkos.errors import ArkosError, ErrorCode
 
 if TYPE_CHECKING:
     from arkos.app import Runtime
-    from arkos.crud.fields import ModelInfo
+    from arkos.crud.fields import FieldInfo, ModelInfo, RelationInfo
 
 Handler = Callable[[RequestContext], Awaitable[None]]
 
@@ -56,9 +57,9 @@ class AuthRoutes:
         self.info: ModelInfo = info
         self.delivery = TokenDelivery(runtime.config)
         self.password_pattern = re.compile(runtime.config.authentication.password_regex)
-        allowed = runtime.config.authentication.login.allowed_usernames
-        for field in allowed:  # a typo in allowed_usernames fails at startup, not at the first login
-            parse_filter(info, field, "probe", runtime.registry)
+        # A typo in allowed_usernames fails at startup, not at the first login.
+        self.identifiers = {field: self._identifier_path(field)
+                            for field in runtime.config.authentication.login.allowed_usernames}
         self.handlers: dict[str, Handler] = {
             "get_me": self.get_me,
             "update_me": self.update_me,
@@ -95,6 +96,35 @@ class AuthRoutes:
 
     # -- login --------------------------------------------------------------------------------
 
+    def _identifier_path(self, field: str) -> tuple[tuple[RelationInfo, ...], FieldInfo]:
+        """`email` or `profile.nickname` → the relations to walk and the visible column at the end."""
+        info, relations = self.info, []
+        *heads, last = split_key(field) or [""]
+        for head in heads:
+            rel = info.relation(head)
+            target = self.runtime.registry.get(rel.target) if rel is not None else None
+            if rel is None or target is None:
+                raise ConfigError(f"authentication.login.allowed_usernames: {field!r}: {info.name} has no "
+                                  f"relation {head!r}")
+            relations.append(rel)
+            info = target
+        column = info.field(last)  # visible fields only: a sensitive column is never an identifier
+        if column is None:
+            raise ConfigError(f"authentication.login.allowed_usernames: {field!r}: {info.name} has no "
+                              f"field {last!r}")
+        return tuple(relations), column
+
+    def _identifier_condition(self, field: str, value: str) -> sa.ColumnElement[bool]:
+        """Plain equality with the value as given: never an operator, never `IS NULL` for "null" (DECISIONS 6)."""
+        relations, column = self.identifiers[field]
+        try:
+            condition: sa.ColumnElement[bool] = column.column == column.coerce(value)
+        except ValueError:  # not a value this column can hold: matches nobody, still one bcrypt check
+            condition = sa.false()
+        for rel in reversed(relations):
+            condition = rel.attribute.any(condition) if rel.is_list else rel.attribute.has(condition)
+        return condition
+
     def _username_field(self, ctx: RequestContext) -> str:
         allowed = self.runtime.config.authentication.login.allowed_usernames
         requested = ctx.request.query_params.getlist("usernameField")
@@ -120,7 +150,7 @@ class AuthRoutes:
             raise ArkosError(ErrorCode.VALIDATION, f"{last} and password must be strings")
         check_password(password, where="body")
         info = self.info
-        where = parse_filter(info, field, username, self.runtime.registry)
+        where = self._identifier_condition(field, username)
         password_col = next(f.column for f in info.fields.values() if f.is_password)
         conn = await ctx.connection()
         stmt = sa.select(*info.visible_columns, password_col).where(where).limit(2)

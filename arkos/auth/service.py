@@ -124,7 +124,8 @@ class AuthService:
             return
         if user.is_super_user:
             return
-        allowed, decided_by = await self.decide(user, requirement)
+        # Dynamic mode reads grants (on a cache miss) on the request's own connection, not a second one.
+        allowed, decided_by = await self.decide(user, requirement, ctx.connection)
         if not allowed:
             meta: dict[str, Any] = {}
             if self.config.is_development:
@@ -138,7 +139,7 @@ class AuthService:
                 }
             raise ArkosError(ErrorCode.NOT_ENOUGH_PERMISSIONS, requirement.denial_message(), meta=meta)
 
-    async def decide(self, user: Principal, requirement: Requirement) -> tuple[bool, str]:
+    async def decide(self, user: Principal, requirement: Requirement, conn: Any = None) -> tuple[bool, str]:
         """The static decision and why; dynamic mode (database permissions) is decided elsewhere."""
         if user.is_super_user:
             return True, "super user"
@@ -155,5 +156,5 @@ class AuthService:
                 return True, f"role {matched[0]} is granted"
             return False, "none of the user's roles is granted"
         if self.permissions is not None:
-            return await self.permissions.decide(user, requirement)
+            return await self.permissions.decide(user, requirement, conn)
         return False, "dynamic mode: no database permission grants this action"

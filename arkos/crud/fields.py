@@ -56,6 +56,27 @@ def _parse_int(value: Any) -> int:
     raise ValueError("expected an integer")
 
 
+def _int_bits(col_type: Any) -> int:
+    if isinstance(col_type, sa.SmallInteger):
+        return 16
+    if isinstance(col_type, sa.BigInteger):
+        return 64
+    return 32
+
+
+def _parse_bounded_int(bits: int) -> Coercer:
+    """The column's range on PostgreSQL, on every backend: SQLite would raise OverflowError (a 500) instead."""
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def parse(value: Any) -> int:
+        result = _parse_int(value)
+        if not low <= result <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return result
+
+    return parse
+
+
 def _parse_float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a number")
@@ -179,7 +200,7 @@ def coercer_for(column: sa.Column[Any]) -> Coercer:
     if python_type is bool:
         return _parse_bool
     if python_type is int:
-        return _parse_int
+        return _parse_bounded_int(_int_bits(col_type))
     if python_type is float:
         return _parse_float
     if python_type is decimal.Decimal:

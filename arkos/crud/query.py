@@ -109,8 +109,15 @@ def _resolve_operator(name: str, key: str) -> str:
     return op
 
 
+def _is_structured(f: FieldInfo) -> bool:
+    """JSON and array columns have no portable comparison or ordering (PostgreSQL's `json` has neither)."""
+    return isinstance(f.column.type, sa.JSON | sa.ARRAY)
+
+
 def _condition(info: ModelInfo, f: FieldInfo, op: str, raw: str, key: str) -> ColumnElement[bool]:
     col = f.column
+    if _is_structured(f):
+        raise _bad(f"'{f.wire}' is a JSON or list field and cannot be filtered", parameter=key)
     if op == "isNull":
         lowered = raw.lower()
         if lowered not in {"true", "false", "1", "0"}:
@@ -119,6 +126,8 @@ def _condition(info: ModelInfo, f: FieldInfo, op: str, raw: str, key: str) -> Co
     if op in _STRING_OPS:
         if not f.is_string:
             raise _bad(f"Operator '{op}' needs a text field; '{f.wire}' is not one", parameter=key)
+        if "\x00" in raw:  # PostgreSQL rejects NUL in text; SQLite would just match nothing
+            raise _bad(f"Invalid value for '{key}': must not contain NUL characters", parameter=key)
         return _STRING_OPS[op](col, raw)
     if op in {"in", "notIn"}:
         values = [_coerce(f, item, key) for item in raw.split(",") if item != ""]
@@ -170,6 +179,8 @@ def _parse_sort(info: ModelInfo, raw: str) -> list[Any]:
         f = info.field(name)
         if f is None:
             raise _bad(f"Unknown sort field '{name}' for {info.name}", parameter="sort")
+        if _is_structured(f):
+            raise _bad(f"'{f.wire}' is a JSON or list field and cannot be sorted on", parameter="sort")
         order.append(f.column.desc() if descending else f.column.asc())
     return order
 
@@ -196,7 +207,8 @@ def _parse_fields(info: ModelInfo, raw: str) -> tuple[tuple[FieldInfo, ...], tup
         else:
             chosen.append(f)
     base = chosen or list(info.visible)
-    return tuple(f for f in base if f.wire not in omitted), tuple(dict.fromkeys(includes))
+    unique = {rel.wire: rel for rel in includes}  # RelationInfo is not hashable
+    return tuple(f for f in base if f.wire not in omitted), tuple(unique.values())
 
 
 def _parse_positive(raw: str, name: str) -> int:

@@ -38,9 +38,15 @@ def _columns(
 
 async def find_page(conn: AsyncConnection, info: ModelInfo, q: ListQuery, registry: Registry) -> tuple[int, list[Row]]:
     columns, keys, hidden = _columns(info, q.fields, q.includes)
-    # One round trip: the total rides along each row as a window count.
-    stmt = sa.select(*columns, sa.func.count().over().label(_TOTAL)).select_from(info.table)
     where = q.where()
+    count = sa.select(sa.func.count()).select_from(info.table)
+    if where is not None:
+        count = count.where(where)
+    # One round trip, one snapshot: the total rides along each row as an uncorrelated scalar subquery,
+    # which SQLite and PostgreSQL evaluate once. (A `count(*) OVER ()` window would make the database
+    # materialize and sort every matching row before the LIMIT: 2.9 ms against 0.06 ms on SQLite for
+    # 1,000 posts, 1.6 ms against 0.27 ms on PostgreSQL; see bench/README.md.)
+    stmt = sa.select(*columns, count.correlate(None).scalar_subquery().label(_TOTAL)).select_from(info.table)
     if where is not None:
         stmt = stmt.where(where)
     stmt = stmt.order_by(*q.order_by)
@@ -50,8 +56,7 @@ async def find_page(conn: AsyncConnection, info: ModelInfo, q: ListQuery, regist
     if result:
         total = result[0][-1]
     elif q.page > 1:
-        count = sa.select(sa.func.count()).select_from(info.table)
-        total = (await conn.execute(count.where(where) if where is not None else count)).scalar_one()
+        total = (await conn.execute(count)).scalar_one()
     else:
         total = 0
     rows = [dict(zip(keys, row)) for row in result]

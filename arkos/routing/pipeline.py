@@ -1,4 +1,4 @@
-"""The request pipeline, in order: authenticate → authorize → validate → before → handler → after.
+"""The request pipeline, in order: authenticate → authorize → rate limit → validate → before → handler → after.
 
 Errors from any stage go to the route's error interceptors and leave in the one error shape. The
 request's database connection is committed only when every stage succeeded (one unit of work).
@@ -21,6 +21,7 @@ from arkos.routing.options import RouteOptions
 
 if TYPE_CHECKING:
     from arkos.app import Runtime
+    from arkos.ratelimit import Limit
     from arkos.crud.fields import ModelInfo
 
 Stage = Callable[[RequestContext], Awaitable[None]]
@@ -36,6 +37,7 @@ class CompiledRoute:
     validate: Stage | None = None
     interceptors: Interceptors = Interceptors()
     model: ModelInfo | None = None
+    rate_limit: Limit | None = None
 
 
 async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime) -> Response:
@@ -47,6 +49,8 @@ async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime)
                 await runtime.auth.authenticate(ctx)  # 401
                 if requirement.authorizes:
                     await runtime.auth.authorize(ctx, requirement)  # 403
+            if route.rate_limit is not None and runtime.limiter is not None:
+                ctx.headers.update(await runtime.limiter.hit(route.rate_limit, request.scope))  # 429
             if route.validate is not None:
                 await route.validate(ctx)  # 400
             for before in route.interceptors.before:

@@ -47,10 +47,10 @@ class Cli:
 
     def purge(self) -> None:
         """`arkos_config` and the project package are cached by module name: drop them between runs."""
-        root = str(self.root)
+        roots = (str(self.root), str(self.root.resolve()))
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None) or ""
-            if name == "arkos_config" or path.startswith(root) or name.startswith("shop"):
+            if name == "arkos_config" or path.startswith(roots):
                 del sys.modules[name]
         importlib.invalidate_caches()
 

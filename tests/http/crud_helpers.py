@@ -46,11 +46,15 @@ async def create(client: httpx.AsyncClient, route: str, body: Mapping[str, Any],
     return response.json()["data"]
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert the status and code of an error response and its one wire shape; return the body."""
-    assert response.status_code == status, response.text
+def assert_error(response: httpx.Response, status: int, code: str, context: object = None) -> dict[str, Any]:
+    """Assert the status and code of an error response and its one wire shape; return the body.
+
+    `context` (the case being checked, in a loop) is added to failure messages.
+    """
+    where = f"{context!r}: {response.text}" if context is not None else response.text
+    assert response.status_code == status, where
     body = response.json()
-    assert body["code"] == code, response.text
+    assert body["code"] == code, where
     assert body["status"] == ("fail" if status < 500 else "error")
     assert ERROR_KEYS <= set(body)
     return body

@@ -263,7 +263,10 @@ async def test_allowed_usernames_first_entry_is_the_default_field(app_factory: A
     assert_error(by_username_body_only, 400, "MissingCredentialFields", "Please provide both email and password")
 
 
-async def test_allowed_usernames_naming_an_unknown_field_fails_at_init(app_factory: AppFactory) -> None:
-    with pytest.raises(Exception) as caught:
-        await app_factory(authentication={"login": {"allowed_usernames": ["username", "shoeSize"]}})
-    assert "shoeSize" in str(caught.value)
+@pytest.mark.parametrize("field", ["shoeSize", "password", "apiSecret", "profile.shoeSize", "team.name"])
+async def test_allowed_usernames_naming_an_unknown_or_sensitive_field_fails_at_init(app_factory: AppFactory,
+                                                                                    field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await app_factory(authentication={"login": {"allowed_usernames": ["username", field]}})
+    assert "allowed_usernames" in str(caught.value)
+    assert field in str(caught.value)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import uvicorn
 
 from arkos.cli.run import app_import_string
 from arkos.config import define_config
-from conftest import Cli
+
+if TYPE_CHECKING:
+    from conftest import Cli
 
 
 def test_app_location_order(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,9 +55,8 @@ def test_dev_reloads_the_project_app(cli: Cli, shop: Path, monkeypatch: pytest.M
 
 def test_start_is_production(cli: Cli, shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _capture(monkeypatch)
-    monkeypatch.delenv("ARKOS_ENV", raising=False)  # CliRunner restores only what it set itself
+    monkeypatch.setenv("ARKOS_ENV", "")  # empty counts as unset; monkeypatch removes what start sets
     result = cli.invoke("start", "--app", "shop.web:api", "--host", "0.0.0.0", "--port", "8080", "--workers", "3")
-    os.environ.pop("ARKOS_ENV", None)
     assert result.exit_code == 0, result.output
     assert calls["target"] == "shop.web:api"
     assert (calls["host"], calls["port"], calls["workers"]) == ("0.0.0.0", 8080, 3)
@@ -65,11 +66,11 @@ def test_start_is_production(cli: Cli, shop: Path, monkeypatch: pytest.MonkeyPat
 def test_start_refuses_production_without_secret(cli: Cli, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _capture(monkeypatch)
+    monkeypatch.setenv("ARKOS_ENV", "")
     (tmp_path / "arkos_config.py").write_text(
         'from arkos import define_config\nconfig = define_config(authentication={"mode": "static"})\n'
     )
     result = cli.invoke("start")
-    os.environ.pop("ARKOS_ENV", None)
     assert result.exit_code == 2
     assert "JWT_SECRET" in result.output
     assert calls == {}
