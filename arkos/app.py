@@ -57,6 +57,7 @@ class Runtime:
     routes: list[tuple[str, str, CompiledRoute]] = field(default_factory=list)
     permissions: Any = None  # DynamicPermissions in dynamic mode
     limiter: Any = None  # RateLimiter when rate limits are enabled
+    uploads: Any = None  # UploadService: storage and file types, for upload routes and ArkosRouter uploads=
     permission_channel: Any = None
 
     def model_info(self, name: str) -> ModelInfo:
@@ -142,16 +143,23 @@ def init(
         redoc_url=None,
     )
     app.state.arkos = runtime
+    runtime.uploads = _upload_service(cfg)
     _add_error_handlers(app)
     _add_middleware(app, runtime)
     _mount_project_routers(app, runtime)
     if cfg.authentication.is_active and user_info is not None:
         _mount_auth_routes(app, runtime)
+    if cfg.file_upload.enabled:  # DECISIONS 11: False turns the routes off (not inverted)
+        _mount_upload_routes(app, runtime)
     _mount_model_routes(app, runtime)
     if cfg.authentication.is_active:
         _mount_auth_actions(app, runtime)
     _mount_welcome(app, runtime)
     install_openapi(app, runtime)
+    if cfg.file_upload.enabled:
+        from arkos.uploads.openapi import install_upload_openapi
+
+        install_upload_openapi(app, runtime)
     return app
 
 
@@ -208,10 +216,12 @@ def _endpoint(route: CompiledRoute, runtime: Runtime) -> Any:
     return endpoint
 
 
-def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute) -> None:
+def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute,
+               endpoint: Any = None) -> None:
     """Generated routes are plain Starlette routes (no dependency solving on the hot path); OpenAPI
-    describes them from `runtime.routes`."""
-    app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[method], name=route.operation))
+    describes them from `runtime.routes`. `endpoint` replaces the default one (serving a file)."""
+    app.router.routes.append(Route(path, endpoint or _endpoint(route, runtime), methods=[method],
+                                   name=route.operation))
     runtime.routes.append((path, method, route))
 
 
@@ -254,7 +264,7 @@ def _mount_model_routes(app: FastAPI, runtime: Runtime) -> None:
                 operation=op.name,
                 options=options,
                 handler=HANDLERS[op.name],
-                validate=make_validator(op),
+                validate=make_validator(op, options.extra.get("validation")),
                 interceptors=interceptors,
                 model=info,
                 rate_limit=route_limit(options, f"{info.resource}.{op.name}"),
@@ -332,6 +342,23 @@ def _mount_auth_actions(app: FastAPI, runtime: Runtime) -> None:
                               interceptors=load_interceptors(module.interceptors if module else None, name,
                                                              "modules/auth/interceptors.py"))
         _add_route(app, runtime, f"{prefix}/auth-actions{suffix}", "GET", route)
+
+
+def _upload_service(cfg: ArkosConfig) -> Any:
+    from arkos.uploads.service import UploadService
+
+    return UploadService(cfg.file_upload)
+
+
+def _mount_upload_routes(app: FastAPI, runtime: Runtime) -> None:
+    """`file_upload.base_route` routes: View/Create/Update/Delete on `file-upload` (DECISIONS 9)."""
+    from arkos.uploads.routes import UPLOAD_OPERATION_NAMES, build_upload_routes
+
+    module = runtime.modules.get("file_upload")
+    hook = _hook_of(module, UPLOAD_OPERATION_NAMES)
+    for path, method, route, endpoint in build_upload_routes(runtime, module, hook, limit_of=route_limit):
+        if not _is_disabled(hook, route.operation):
+            _add_route(app, runtime, path, method, route, endpoint)
 
 
 def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:

@@ -20,6 +20,12 @@ def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
     orig = exc.orig
     return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
 
+def _detail(exc: sa_exc.DBAPIError) -> str:
+    """asyncpg keeps `Key (email)=(...) already exists.` in `detail`, not in the message."""
+    orig = exc.orig
+    detail = getattr(orig, "detail", None) or getattr(getattr(orig, "__cause__", None), "detail", None)
+    return detail if isinstance(detail, str) else ""
+
 def _fields(text: str, pattern: re.Pattern[str]) -> list[str]:
     match = pattern.search(text)
     if not match:
@@ -52,7 +58,7 @@ def _integrity(exc: sa_exc.IntegrityError) -> ArkosError:
     state = _sqlstate(exc) or ""
     text = str(exc.orig)
     if state == "23505" or "UNIQUE constraint failed" in text:
-        fields = _fields(text, _PG_KEY) or _fields(text, _UNIQUE_SQLITE)
+        fields = _fields(_detail(exc) or text, _PG_KEY) or _fields(text, _UNIQUE_SQLITE)
 
         names = [to_camel(f) for f in fields]
         message = f"Duplicate unique field(s) {', '.join(repr(n) for n in names)}" if names else None

@@ -11,6 +11,7 @@ from arkos.auth.hooks import HookCall, HookChain
 from arkos.auth.principal import Principal, role_names
 from arkos.auth.revocation import DatabaseRevocations, RevocationStore
 from arkos.auth.tokens import TokenService
+from arkos.auth.csrf import OriginCheck
 from arkos.auth.transport import read_token
 from arkos.config import ArkosConfig
 from arkos.context import RequestContext
@@ -38,6 +39,7 @@ class AuthService:
         self.tokens = tokens
         self.revocations = revocations
         self.permissions: Any = None  # DynamicPermissions, set by init in dynamic mode
+        self.origin_check = OriginCheck(config)
         hooks = config.authentication.hooks
         self.authenticate_hooks = HookChain.from_config(hooks.authenticate, "authentication.hooks.authenticate")
         self.authorize_hooks = HookChain.from_config(hooks.authorize, "authentication.hooks.authorize")
@@ -64,9 +66,11 @@ class AuthService:
         await self.authenticate_hooks.run(HookCall(ctx), lambda: self._authenticate(ctx))
 
     async def _authenticate(self, ctx: RequestContext) -> None:
-        token, _source = read_token(ctx.request)
+        token, source = read_token(ctx.request)
         if token is None:
             raise ArkosError(ErrorCode.LOGIN_REQUIRED)
+        if source == "cookie":
+            self.origin_check.check(ctx.request)  # 403 CsrfFailed for a cross-site unsafe request
         claims = self.tokens.decode(token)
         info = self.user_info
         assert info is not None and self._statement is not None

@@ -8,7 +8,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from arkos.cli import db, new, run, users
+from arkos.cli import db, new, roles, run, users
 from arkos.cli._common import EXIT_CONFIG, fail
 from arkos.config import ConfigError
 
@@ -36,6 +36,9 @@ app.command()(run.start)
 app.command()(new.new)
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(roles.app, name="roles")
+app.add_typer(roles.permissions_app, name="permissions")
+app.command("migrate-to-dynamic")(roles.migrate_to_dynamic)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`arkos db push|migrate|upgrade|downgrade`: tables from the models, or Alembic migrations in `migrations/`."""
+"""`arkos db push|migrate|upgrade|downgrade`: tables from the models, or Alembic migrations."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def alembic_config(folder: Path, config: ArkosConfig) -> AlembicConfig:
     from alembic.config import Config
 
     if not (folder / "env.py").is_file():
-        fail(f"{folder} is not an Alembic folder (no env.py); run `arkos db migrate -m \"init\"` to create it")
+        fail(f"{folder} is not an Alembic folder (no env.py): "
+             "run `arkos db migrate -m \"init\"` to create it")
     cfg = Config()
     cfg.set_main_option("script_location", str(folder.resolve()).replace("%", "%%"))
     cfg.set_main_option("path_separator", "os")

@@ -66,4 +66,5 @@ def new(name: Annotated[str, typer.Argument(help="Project folder to create, e.g.
     (target / ".env").chmod(0o600)  # it holds the JWT secret
     out = console()
     out.print(f"[green]Created[/green] {target}/ ({len(written)} files, package [bold]{package}[/bold])")
-    out.print(f"\n  cd {target}\n  arkos db push\n  arkos users create --superuser --role Admin\n  arkos dev\n")
+    steps = (f"cd {target}", "arkos db push", "arkos users create --superuser --role Admin", "arkos dev")
+    out.print("\n" + "".join(f"  {step}\n" for step in steps), markup=False)

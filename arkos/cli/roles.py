@@ -168,8 +168,11 @@ def assign(
 
 
 def migrate_to_dynamic() -> None:
-    """Copy static mode into the permission tables: roles from the role enum, grants from the rules,
-    user-role rows from each user's role(s). Safe to run again; then set authentication.mode = "dynamic"."""
+    """Copy static roles and rules into the permission tables (safe to run again).
+
+    Roles from the role enum, grants from the rules, user-role rows from each user's role(s); then set
+    authentication.mode = "dynamic".
+    """
     from arkos.auth.dynamic_admin import migrate_to_dynamic as migrate
 
     async def work(runtime: Runtime, _models: PermissionModels) -> dict[str, int]:

@@ -57,7 +57,7 @@ def start(
     host: HostOption = None,
     port: PortOption = None,
     workers: Annotated[int, typer.Option(min=1, help="Number of worker processes")] = 1,
-    access_log: Annotated[bool, typer.Option(help="Log every request (off: a proxy usually does it)")] = False,
+    access_log: Annotated[bool, typer.Option(help="Log every request (a proxy usually does)")] = False,
 ) -> None:
     """Run the API for production (ARKOS_ENV=production unless set; no reload)."""
     if not os.environ.get("ARKOS_ENV"):  # before the config module is imported: it reads the env

@@ -65,16 +65,19 @@ def _runtime() -> Runtime:
     runtime: Runtime = arkos.init().state.arkos
     if runtime.auth.user_info is None:
         name = runtime.config.authentication.user_model
-        fail(f"No user model named {name!r} in this project (set authentication.user_model in the arkos config)")
+        fail(f"No user model named {name!r} in this project "
+             "(set authentication.user_model in the arkos config)")
     return runtime
 
 
 def _explain(error: ArkosError, username: str) -> str:
     if error.code == ErrorCode.DUPLICATE_RECORDS:
-        fields = error.meta.get("fields") or []
+        found = error.meta.get("fields")
+        fields = [str(f) for f in found] if isinstance(found, list) else []
         if fields == ["username"]:
             return f"A user named {username!r} already exists"
-        return f"User not created: another user already has the same {', '.join(map(str, fields)) or 'values'}"
+        names = ", ".join(fields) or "values"
+        return f"User not created: another user already has the same {names}"
     return f"User not created: {error.message}"
 
 
@@ -85,7 +88,9 @@ def create(
     superuser: Annotated[bool, typer.Option("--superuser", help="Bypasses every permission check")] = False,
     role: Annotated[str | None, typer.Option(help="Role, for static mode (e.g. Admin)")] = None,
     email: Annotated[str | None, typer.Option(help="Email, if the user model has one")] = None,
-    field: Annotated[list[str] | None, typer.Option("--field", "-f", help="Other column: key=value (repeat)")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option("--field", "-f", help="Other column: key=value (repeat)")
+    ] = None,
 ) -> None:
     """Create a user; run `arkos db push` (or `arkos db upgrade`) first so the table exists."""
     fields: dict[str, Any] = parse_fields(field)

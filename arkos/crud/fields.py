@@ -102,6 +102,19 @@ def _parse_decimal(value: Any) -> decimal.Decimal:
     return result
 
 
+def _parse_numeric(precision: int | None, scale: int | None) -> Coercer:
+    """NUMERIC(p, s) holds at most p - s integer digits: PostgreSQL refuses more, SQLite would store them."""
+    max_integer_digits = precision - (scale or 0) if precision is not None else None
+
+    def parse(value: Any) -> decimal.Decimal:
+        result = _parse_decimal(value)
+        if max_integer_digits is not None and abs(result) >= decimal.Decimal(10) ** max_integer_digits:
+            raise ValueError(f"must be less than 10^{max_integer_digits} in absolute value")
+        return result
+
+    return parse
+
+
 def _parse_datetime(aware: bool) -> Coercer:
     def parse(value: Any) -> dt.datetime:
         parsed: dt.datetime | None = value if isinstance(value, dt.datetime) else None
@@ -204,7 +217,9 @@ def coercer_for(column: sa.Column[Any]) -> Coercer:
     if python_type is float:
         return _parse_float
     if python_type is decimal.Decimal:
-        return _parse_float if getattr(col_type, "asdecimal", True) is False else _parse_decimal
+        if getattr(col_type, "asdecimal", True) is False:
+            return _parse_float
+        return _parse_numeric(getattr(col_type, "precision", None), getattr(col_type, "scale", None))
     if python_type is dt.datetime:
         return _parse_datetime(bool(getattr(col_type, "timezone", False)))
     if python_type is dt.date:

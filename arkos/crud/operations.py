@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from arkos.crud.fields import ModelInfo
 from arkos.crud.payload import clean_payload, require_fields
 from arkos.crud.query import ListQuery, parse_list_query
 from arkos.errors import ArkosError, ErrorCode
+from arkos.routing.validation import check_spec, validate_input
 from arkos.naming import pluralize
 
 Handler = Callable[[RequestContext], Awaitable[None]]
@@ -94,13 +95,13 @@ async def _validate(ctx: RequestContext, op: Operation) -> None:
         if op.body is not None:
             _writes_fields(ctx.query)
     if op.body == "object":
-        body = await read_json(ctx.request, max_bytes)
+        body = await _body(ctx, max_bytes)
         ctx.body = clean_payload(
             info, body, creating=op.name == "create_one",
             allow_privileged=op.name in {"create_one", "update_one"}, where="body",
         )
     elif op.body == "list":
-        body = await read_json(ctx.request, max_bytes)
+        body = await _body(ctx, max_bytes)
         if not isinstance(body, list):
             raise ArkosError(ErrorCode.INVALID_BODY, "The request body must be a JSON array")
         if not body:
@@ -111,11 +112,43 @@ async def _validate(ctx: RequestContext, op: Operation) -> None:
         ]
 
 
-def make_validator(op: Operation) -> Handler:
-    async def validate(ctx: RequestContext) -> None:
+async def _body(ctx: RequestContext, max_bytes: int) -> Any:
+    """The body, already parsed and checked when a `validation` model ran first."""
+    if "validated_body" in ctx.additional:
+        return ctx.additional.pop("validated_body")
+    return await read_json(ctx.request, max_bytes)
+
+
+def make_validator(op: Operation, spec: Mapping[str, Any] | None = None) -> Handler:
+    """The validate stage; a hook's `validation` models run first, then the column rules."""
+    if not spec:
+        async def validate(ctx: RequestContext) -> None:
+            await _validate(ctx, op)
+
+        return validate
+    checked = check_spec(spec, f"{op.name}.validation")
+
+    async def validate_with_models(ctx: RequestContext) -> None:
+        query = dict(ctx.request.query_params)
+        validate_input(checked, "query", query, present=bool(query))
+        params = dict(ctx.request.path_params)
+        validate_input(checked, "params", params, present=bool(params))
+        if op.body is not None and "body" in checked:
+            body = await read_json(ctx.request, ctx.runtime.config.max_body_bytes)
+            ctx.additional["validated_body"] = _checked_body(checked, body)
         await _validate(ctx, op)
 
-    return validate
+    return validate_with_models
+
+
+def _checked_body(spec: Mapping[str, Any], body: Any) -> Any:
+    if isinstance(body, list):
+        return [_dump(validate_input(spec, "body", item, present=True)) for item in body]
+    return _dump(validate_input(spec, "body", body, present=True))
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(exclude_unset=True) if hasattr(value, "model_dump") else value
 
 
 async def _prepared(ctx: RequestContext, values: dict[str, Any], *, updating: bool) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.params import Depends as DependsParam
 
 from arkos.auth.principal import Principal
@@ -13,6 +14,7 @@ from arkos.context import RequestContext
 from arkos.db_errors import is_db_error, translate_db_error
 from arkos.errors import ArkosError, ErrorCode
 from arkos.routing.options import Requirement, normalize_rule, resolve_authentication
+from arkos.routing.validation import check_spec, validate_input
 
 _USER_STATE = "arkos_user"
 
@@ -65,6 +67,42 @@ def authorize(action: str, resource: str, rule: object = None) -> DependsParam:
     return Depends(_guard(Requirement(resource=resource, action=action, rule=normalize_rule(rule))))
 
 
+def _rate_limiter(value: object, scope: str) -> Callable[..., Any]:
+    from arkos.ratelimit import Limit, parse_rate
+
+    limit = Limit(parse_rate(value), scope)
+
+    async def rate_limit(request: Request, response: Response) -> None:
+        limiter = request.app.state.arkos.limiter
+        if limiter is not None:
+            response.headers.update(await limiter.hit(limit, request.scope))
+
+    return rate_limit
+
+
+def _validator(spec: Mapping[str, Any]) -> Callable[..., Any]:
+    async def validate(request: Request) -> None:
+        validated: dict[str, Any] = {}
+        if "body" in spec:
+            raw = await request.body()
+            body = None
+            if raw:
+                try:
+                    body = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    raise ArkosError(ErrorCode.INVALID_BODY, "The request body is not valid JSON") from None
+            validated["body"] = validate_input(spec, "body", body, present=bool(raw))
+        if "query" in spec:
+            query = dict(request.query_params)
+            validated["query"] = validate_input(spec, "query", query, present=bool(query))
+        if "params" in spec:
+            params = dict(request.path_params)
+            validated["params"] = validate_input(spec, "params", params, present=bool(params))
+        request.state.validated = validated
+
+    return validate
+
+
 class ArkosRouter(APIRouter):
     """An APIRouter whose route decorators also take `authentication=`.
 
@@ -73,16 +111,29 @@ class ArkosRouter(APIRouter):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.upload_defaults: dict[str, Any] | None = kwargs.pop("uploads", None)  # merged under each route's
         super().__init__(*args, **kwargs)
         self.requirements: list[tuple[str, Requirement]] = []
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], *,
-                      authentication: object = None, **kwargs: Any) -> None:
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], *, authentication: object = None,
+                      rate_limit: object = None, validation: object = None, **kwargs: Any) -> None:
+        uploads = kwargs.pop("uploads", None)
+        if uploads is not None:  # streamed by a dependency placed after the guard and the other stages (P3)
+            from arkos.uploads.custom import with_uploads
+
+            kwargs = with_uploads(path, endpoint, uploads, getattr(self, "upload_defaults", None), kwargs)
         requirement = resolve_authentication(authentication, resource=None, action=None)
+        # The pipeline's order: authenticate → authorize → rate limit → validate, then the endpoint.
+        stages: list[Any] = []
         if requirement is not None:
-            dependencies: list[Any] = list(kwargs.pop("dependencies", None) or [])
-            dependencies.insert(0, Depends(_guard(requirement)))
-            kwargs["dependencies"] = dependencies
+            stages.append(Depends(_guard(requirement)))
+        if rate_limit is not None:
+            stages.append(Depends(_rate_limiter(rate_limit, f"{path}")))
+        if validation is not None:
+            stages.append(Depends(_validator(check_spec(validation, path))))
+        if stages:
+            kwargs["dependencies"] = stages + list(kwargs.pop("dependencies", None) or [])
+        if requirement is not None:
             self.requirements.append((path, requirement))
             openapi_extra = dict(kwargs.pop("openapi_extra", None) or {})
             openapi_extra.setdefault("security", [{"BearerAuth": []}, {"CookieAuth": []}])
@@ -90,6 +141,7 @@ class ArkosRouter(APIRouter):
         super().add_api_route(path, endpoint, **kwargs)
 
     def api_route(self, path: str, *, authentication: object = None, **kwargs: Any) -> Callable[..., Any]:
+        """Like APIRouter.api_route, plus `authentication=`, `rate_limit=` and `validation=`."""
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             self.add_api_route(path, func, authentication=authentication, **kwargs)
             return func

@@ -1,4 +1,4 @@
-"""`arkos dev` / `arkos start`: where the app is found and what uvicorn is asked to do (no server is started)."""
+"""`arkos dev` / `arkos start`: where the app is found and what uvicorn is asked to do (no server)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def test_dev_reloads_the_project_app(cli: Cli, shop: Path, monkeypatch: pytest.M
 def test_start_is_production(cli: Cli, shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _capture(monkeypatch)
     monkeypatch.setenv("ARKOS_ENV", "")  # empty counts as unset; monkeypatch removes what start sets
-    result = cli.invoke("start", "--app", "shop.web:api", "--host", "0.0.0.0", "--port", "8080", "--workers", "3")
+    result = cli.invoke("start", "--app", "shop.web:api", "--host", "0.0.0.0", "--port", "8080",
+                        "--workers", "3")
     assert result.exit_code == 0, result.output
     assert calls["target"] == "shop.web:api"
     assert (calls["host"], calls["port"], calls["workers"]) == ("0.0.0.0", 8080, 3)
