@@ -135,11 +135,12 @@ def init(
         from arkos.ratelimit import RateLimiter
 
         runtime.limiter = RateLimiter.create(cfg.redis_url, cfg.redis_prefix, cfg.trusted_proxies)
+    guarded_docs = cfg.is_production and cfg.authentication.is_active
     app = FastAPI(
         title="arkos API",
         lifespan=_lifespan(runtime),
-        docs_url=f"{cfg.global_prefix}/docs",
-        openapi_url=f"{cfg.global_prefix}/openapi.json",
+        docs_url=None if guarded_docs else f"{cfg.global_prefix}/docs",
+        openapi_url=None if guarded_docs else f"{cfg.global_prefix}/openapi.json",
         redoc_url=None,
     )
     app.state.arkos = runtime
@@ -156,6 +157,8 @@ def init(
         _mount_auth_actions(app, runtime)
     _mount_welcome(app, runtime)
     install_openapi(app, runtime)
+    if guarded_docs:
+        _mount_guarded_docs(app, runtime)
     if cfg.file_upload.enabled:
         from arkos.uploads.openapi import install_upload_openapi
 
@@ -372,6 +375,25 @@ def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:
             raise ConfigError(f"modules/{module.name}/router.py: route {path} asks for authentication, "
                               "but authentication.mode is not set")
         app.include_router(router)
+
+
+def _mount_guarded_docs(app: FastAPI, runtime: Runtime) -> None:
+    """In production the API docs are for super users only (as in the reference)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    prefix = runtime.config.global_prefix
+    requirement = Requirement(resource="docs", action="View")
+
+    async def schema(ctx: Any) -> None:
+        ctx.data = app.openapi()
+
+    async def page(ctx: Any) -> None:
+        ctx.data = get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title="API docs")
+
+    for path, handler in ((f"{prefix}/openapi.json", schema), (f"{prefix}/docs", page)):
+        route = CompiledRoute(operation="docs", options=RouteOptions(authentication=requirement), handler=handler)
+
+        app.router.routes.append(Route(path, _endpoint(route, runtime), methods=["GET"], include_in_schema=False))
 
 
 def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:

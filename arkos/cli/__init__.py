@@ -8,7 +8,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from arkos.cli import db, new, roles, run, users
+from arkos.cli import db, new, permissions, roles, run, users
 from arkos.cli._common import EXIT_CONFIG, fail
 from arkos.config import ConfigError
 
@@ -39,6 +39,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(roles.app, name="roles")
 app.add_typer(roles.permissions_app, name="permissions")
 app.command("migrate-to-dynamic")(roles.migrate_to_dynamic)
+permissions.register(app)  # export auth-actions, generate policy|auth-configs, can
 
 
 def main() -> None:

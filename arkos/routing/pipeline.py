@@ -90,6 +90,8 @@ async def _discard(ctx: RequestContext) -> None:
 
 
 def render(ctx: RequestContext) -> Response:
+    if isinstance(ctx.data, Response):  # a handler or interceptor that built its own response
+        return ctx.data
     if ctx.data is None or ctx.status == 204:
         response = Response(status_code=ctx.status, headers=ctx.headers or None)
     else:
