@@ -155,6 +155,7 @@ def init(
     _mount_model_routes(app, runtime)
     if cfg.authentication.is_active:
         _mount_auth_actions(app, runtime)
+    _mount_health(app, runtime)
     _mount_welcome(app, runtime)
     install_openapi(app, runtime)
     if guarded_docs:
@@ -394,6 +395,38 @@ def _mount_guarded_docs(app: FastAPI, runtime: Runtime) -> None:
         route = CompiledRoute(operation="docs", options=RouteOptions(authentication=requirement), handler=handler)
 
         app.router.routes.append(Route(path, _endpoint(route, runtime), methods=["GET"], include_in_schema=False))
+
+
+def _mount_health(app: FastAPI, runtime: Runtime) -> None:
+    """Liveness (the process answers) and readiness (the database, and Redis when configured, answer)."""
+    import sqlalchemy as sa
+
+    from arkos.errors import json_response
+
+    async def live(_request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(_request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with runtime.database.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it never raises
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        if runtime.redis is not None:
+            try:
+                await runtime.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                checks["redis"] = f"unavailable: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
+                             200 if healthy else 503)
+
+    prefix = runtime.config.global_prefix
+    app.router.routes.append(Route(f"{prefix}/health/live", live, methods=["GET"], include_in_schema=False))
+    app.router.routes.append(Route(f"{prefix}/health/ready", ready, methods=["GET"], include_in_schema=False))
 
 
 def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:

@@ -61,16 +61,19 @@ class Cli:
         finally:
             self.purge()
 
-    def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            module: str = "arkos.cli") -> subprocess.CompletedProcess[str]:
+    def python(self, *args: str, cwd: Path | None = None,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-        command = [sys.executable, "-m", module, *args] if module else [sys.executable, *args]
-        return subprocess.run(command, cwd=cwd or Path.cwd(), env=full_env, capture_output=True, text=True,
-                              timeout=180, check=False)
+        return subprocess.run([sys.executable, *args], cwd=cwd or Path.cwd(), env=full_env, capture_output=True,
+                              text=True, timeout=180, check=False)
+
+    def run(self, *args: str, cwd: Path | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`python -m arkos.cli ...` in a fresh interpreter: nothing cached, the real exit code."""
+        return self.python("-m", "arkos.cli", *args, cwd=cwd, env=env)
 
     def auth(self, cwd: Path, username: str, password: str, *, signup: bool) -> list[str]:
-        done = self.run("-c", AUTH_SCRIPT, username, password, "signup" if signup else "login", cwd=cwd,
-                        module="")
+        done = self.python("-c", AUTH_SCRIPT, username, password, "signup" if signup else "login", cwd=cwd)
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
 

@@ -51,12 +51,7 @@ async def test_resolution_table(dyn_app_factory: Any) -> None:
         for name, case in CASES.items():
             # A static role in the user's column is ignored in dynamic mode (the rules name Reader/Editor).
             await add_user(app, name, role="Editor")
-            for role in case["roles"]:
-                if role == "Empty":
-                    from tests.http.dynamic_helpers import admin_write
-                    from arkos.auth.dynamic_admin import ensure_role
-
-                    await admin_write(app, lambda conn, models: ensure_role(conn, models, "Empty"))
+            for role in case["roles"]:  # created when missing ("Empty" grants nothing)
                 await assign(app, name, role)
             for action, effect in case["overrides"]:
                 await user_permission(app, name, "note", action, effect)
