@@ -172,6 +172,21 @@ def login(base: str, username: str) -> str:
 
 # ------------------------------------------------------------------ wrk
 
+def session_cpu_seconds(sid: int) -> float:
+    """User + system CPU time of every process (all threads) in session `sid` (a server's setsid group)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class WrkResult:
     rps: float
@@ -180,6 +195,13 @@ class WrkResult:
     requests: int
     non2xx: int
     socket_errors: int
+    cpu_s: float = float("nan")  # server CPU seconds during the measured run (all its threads)
+
+    @property
+    def cpu_ms_per_req(self) -> float:
+        """Server CPU per request: on this noisy shared VM far steadier than req/s (1000 / it = req/s per
+        fully available core)."""
+        return 1000 * self.cpu_s / self.requests if self.requests else float("nan")
 
     def ok(self, expect: int) -> bool:
         return self.requests > 0 and (self.non2xx == 0 if expect < 300 else self.non2xx == self.requests)
@@ -199,7 +221,7 @@ def require_wrk() -> None:
 
 
 def wrk(url: str, *, duration: float, conns: int = 32, method: str = "GET", body: Any = None,
-        token: str | None = None, warmup: float = 2.0, pin: bool = True) -> WrkResult:
+        token: str | None = None, warmup: float = 2.0, pin: bool = True, server: Server | None = None) -> WrkResult:
     """A warm-up run (discarded), then the measured run; one wrk thread, pinned to CPU 1."""
     _, wrk_pin = pins() if pin else ([], [])
     env = {**os.environ, "WRK_METHOD": method, "WRK_BODY": "" if body is None else json.dumps(body),
@@ -207,8 +229,11 @@ def wrk(url: str, *, duration: float, conns: int = 32, method: str = "GET", body
     base = [*wrk_pin, "wrk", "-t1", f"-c{conns}", "--timeout", "10s", "--latency", "-s", str(BENCH / "wrk.lua")]
     if warmup > 0:
         subprocess.run([*base, f"-d{max(1, round(warmup))}s", url], env=env, capture_output=True, check=True)
+    sid = server.proc.pid if server is not None and server.proc is not None else None
+    cpu0 = session_cpu_seconds(sid) if sid else 0.0
     text = subprocess.run([*base, f"-d{max(1, round(duration))}s", url], env=env, capture_output=True, text=True,
                           check=True).stdout
+    cpu = session_cpu_seconds(sid) - cpu0 if sid else float("nan")
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     n = re.search(r"(\d+) requests in", text)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
@@ -220,6 +245,7 @@ def wrk(url: str, *, duration: float, conns: int = 32, method: str = "GET", body
         requests=int(n.group(1)) if n else 0,
         non2xx=int(bad.group(1)) if bad else 0,
         socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
+        cpu_s=cpu,
     )
 
 

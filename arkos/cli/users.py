@@ -46,7 +46,7 @@ async def _create(runtime: Runtime, **kwargs: Any) -> dict[str, Any]:
         async with runtime.database.engine.connect() as conn:
             exists = await conn.run_sync(lambda c: sa.inspect(c).has_table(table.name, schema=table.schema))
         if not exists:
-            raise MissingTable(table.name)
+            raise MissingTable(repr(table.name))
         return await create_user(runtime, **kwargs)
     except Exception as exc:
         if is_db_error(exc):
@@ -105,7 +105,7 @@ def create(
         user = asyncio.run(_create(runtime, username=username, password=password, is_super_user=superuser,
                                    fields=fields))
     except MissingTable as exc:
-        fail(f"The user table {exc} does not exist yet: run `arkos db push` (or `arkos db upgrade`) first")
+        fail(f"The table {exc} does not exist yet: run `arkos db push` (or `arkos db upgrade`) first")
     except ArkosError as exc:
         fail(_explain(exc, username))
     shown = {"id": user.get("id"), "role": user.get("role"), "superuser": superuser or None}

@@ -94,13 +94,13 @@ def resolve_authentication(value: object, *, resource: str | None, action: str |
     if isinstance(value, Mapping):
         unknown = set(value) - {"resource", "action", "rule"}
         if unknown:
-            raise ValueError(f"authentication: unknown key(s) {', '.join(sorted(unknown))}")
+            raise ConfigError(f"authentication: unknown key(s) {', '.join(sorted(unknown))}")
         return Requirement(
             resource=value.get("resource", resource),
             action=value.get("action", action),
             rule=normalize_rule(value.get("rule")),
         )
-    raise ValueError(
+    raise ConfigError(
         "authentication must be True, False, a policy action (policy.Create) "
         "or {'resource': ..., 'action': ..., 'rule': [...]}"
     )
@@ -112,10 +112,11 @@ def merge_options(default: RouteOptions, hook_entry: Mapping[str, Any] | None, *
     if not hook_entry:
         return default
     if not isinstance(hook_entry, Mapping):
-        raise ValueError(f"{where}: a route hook entry must be a dict")
+        raise ConfigError(f"{where}: a route hook entry must be a dict")
     unknown = set(hook_entry) - HOOK_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown route hook key(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{where}: unknown route hook key(s) {', '.join(sorted(unknown))}; "
+                          f"known: {', '.join(sorted(HOOK_KEYS))}")
     options = default
     if "authentication" in hook_entry:
         options = replace(
@@ -141,7 +142,7 @@ def read_hook(module: object, where: str) -> Mapping[str, Any]:
     if hook is None:
         return {}
     if not isinstance(hook, Mapping):
-        raise ValueError(f"{where}: `hook` must be a dict of operation name → options")
+        raise ConfigError(f"{where}: `hook` must be a dict of operation name → options")
     return hook
 
 

@@ -64,8 +64,8 @@ class Cli:
     def python(self, *args: str, cwd: Path | None = None,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-        return subprocess.run([sys.executable, *args], cwd=cwd or Path.cwd(), env=full_env, capture_output=True,
-                              text=True, timeout=180, check=False)
+        return subprocess.run([sys.executable, *args], cwd=cwd or Path.cwd(), env=full_env,
+                              capture_output=True, text=True, timeout=180, check=False)
 
     def run(self, *args: str, cwd: Path | None = None,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

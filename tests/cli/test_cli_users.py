@@ -80,7 +80,7 @@ def test_missing_table_asks_for_push(cli: Cli, tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path / "fresh")
     result = cli.invoke("users", "create", "--username", "a", "--password", "Secret123")
     assert result.exit_code == 1
-    assert "The user table user does not exist yet: run `arkos db push`" in result.output
+    assert "The table 'user' does not exist yet: run `arkos db push`" in result.output
     assert isinstance(result.exception, SystemExit)
 
 

@@ -12,17 +12,25 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import client_for, login, make_user
+from tests.conftest import PASSWORD, client_for, login, make_user
 
 LIST_KEYS = {"total", "results", "page", "pages", "limit", "hasNextPage", "hasPrevPage", "data"}
 ERROR_KEYS = {"status", "code", "message", "meta"}
+
+
+async def bearer(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in and return the Authorization header only: the login cookie is dropped, so a request
+    without the header really carries no credentials (and is not refused by the CSRF check instead)."""
+    headers = await login(client, username, password)
+    client.cookies.clear()
+    return headers
 
 
 @pytest.fixture
 async def admin_user(app: FastAPI, client: httpx.AsyncClient) -> dict[str, Any]:
     """One super user and its Authorization header: lighter than the four `users`."""
     user = await make_user(app, "admin", role="Admin", is_super_user=True, email="admin@example.com")
-    return {"user": user, "headers": await login(client, "admin")}
+    return {"user": user, "headers": await bearer(client, "admin")}
 
 
 @pytest.fixture

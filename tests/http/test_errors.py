@@ -9,8 +9,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import client_for, login, make_user
-from tests.http.crud_helpers import admin, admin_user, assert_error, create, unique_package, write_package
+from tests.conftest import client_for, make_user
+from tests.http.crud_helpers import bearer, admin, admin_user, assert_error, create, unique_package, write_package
 
 __all__ = ["admin", "admin_user"]  # fixtures
 
@@ -71,7 +71,7 @@ async def small_body_client(app_factory) -> AsyncIterator[tuple[httpx.AsyncClien
     app = await app_factory(max_body_bytes=1024)
     await make_user(app, "admin", is_super_user=True)
     async with client_for(app) as client:
-        yield client, await login(client, "admin")
+        yield client, await bearer(client, "admin")
 
 
 async def test_a_body_over_max_body_bytes_returns_413(small_body_client) -> None:
@@ -229,7 +229,7 @@ async def _failing_app(app_factory, monkeypatch, tmp_path, **overrides: Any) -> 
 async def test_production_bodies_never_carry_stack_or_explain(app_factory, monkeypatch, tmp_path) -> None:
     client, _app = await _failing_app(app_factory, monkeypatch, tmp_path, env="production")
     async with client:
-        admin_headers, reader = await login(client, "admin"), await login(client, "reader")
+        admin_headers, reader = await bearer(client, "admin"), await bearer(client, "reader")
         responses = [
             (await client.get("/api/articles", headers=admin_headers), 500, "InternalServerError"),
             (await client.get("/api/gadgets", headers=reader), 403, "NotEnoughPermissions"),
@@ -253,7 +253,7 @@ async def test_production_bodies_never_carry_stack_or_explain(app_factory, monke
 async def test_development_bodies_explain_internal_errors_and_denials(app_factory, monkeypatch, tmp_path) -> None:
     client, _app = await _failing_app(app_factory, monkeypatch, tmp_path)
     async with client:
-        admin_headers, reader = await login(client, "admin"), await login(client, "reader")
+        admin_headers, reader = await bearer(client, "admin"), await bearer(client, "reader")
         internal = await client.get("/api/articles", headers=admin_headers)
         denied = await client.get("/api/gadgets", headers=reader)
     body = assert_error(internal, 500, "InternalServerError")

@@ -28,6 +28,8 @@ from tests.http.auth_helpers import (
 ME = "/api/users/me"
 LOGOUT = "/api/auth/logout"
 UPDATE = "/api/auth/update-password"
+# A cookie-authenticated unsafe request must come from the API's own (or a trusted) origin (DECISIONS 12).
+SAME_ORIGIN = {"Origin": "http://test"}
 
 
 async def app_with_alice(app_factory: AppFactory, **overrides: Any) -> FastAPI:
@@ -71,7 +73,7 @@ async def test_logout_through_the_cookie_jar_clears_the_cookie(app_factory: AppF
     async with client_for(app) as client:
         await login(client)
         assert (await client.get(ME)).status_code == 200
-        response = await client.delete(LOGOUT)
+        response = await client.delete(LOGOUT, headers=SAME_ORIGIN)
         assert response.status_code == 204, response.text
         assert client.cookies.get(COOKIE) in (None, "", "no-token")
         assert_error(await client.get(ME), 401, "LoginRequired")
@@ -81,10 +83,24 @@ async def test_a_revoked_token_replayed_as_a_cookie_is_still_dead(app_factory: A
     app = await app_with_alice(app_factory)
     async with client_for(app) as client:
         token = (await login(client)).json()["accessToken"]
-        assert (await client.delete(LOGOUT)).status_code == 204
+        assert (await client.delete(LOGOUT, headers=SAME_ORIGIN)).status_code == 204
         client.cookies.clear()
         response = await client.get(ME, headers={"Cookie": f"{COOKIE}={token}"})
         assert_error(response, 401, "InvalidAuthToken")
+
+
+async def test_cookie_logout_from_another_site_is_refused(app_factory: AppFactory) -> None:
+    app = await app_with_alice(app_factory)
+    async with client_for(app) as client:
+        await login(client)
+        for headers in ({}, {"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}):
+            response = await client.delete(LOGOUT, headers=headers)
+            assert_error(response, 403, "CsrfFailed")
+        assert (await client.get(ME)).status_code == 200  # still logged in
+        token = client.cookies.get(COOKIE)
+        assert token
+        # The Authorization header is never added by a browser on its own: no origin check.
+        assert (await client.delete(LOGOUT, headers=bearer(token))).status_code == 204
 
 
 @pytest.mark.parametrize(
@@ -254,7 +270,8 @@ async def test_update_password_cookie_only_sets_the_cookie_and_omits_the_token(a
     app = await app_with_alice(app_factory, authentication={"login": {"send_access_token_through": "cookie-only"}})
     async with client_for(app) as client:
         await login(client)
-        response = await client.post(UPDATE, json={"currentPassword": PASSWORD, "newPassword": STRONG_PASSWORD})
+        response = await client.post(UPDATE, headers=SAME_ORIGIN,
+                                     json={"currentPassword": PASSWORD, "newPassword": STRONG_PASSWORD})
         assert response.status_code == 200, response.text
         assert response.json() == {"status": "success", "message": "Password updated successfully!"}
         assert claims(the_cookie(response)["value"])["typ"] == "access"
