@@ -220,12 +220,10 @@ def _endpoint(route: CompiledRoute, runtime: Runtime) -> Any:
     return endpoint
 
 
-def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute,
-               endpoint: Any = None) -> None:
+def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute) -> None:
     """Generated routes are plain Starlette routes (no dependency solving on the hot path); OpenAPI
-    describes them from `runtime.routes`. `endpoint` replaces the default one (serving a file)."""
-    app.router.routes.append(Route(path, endpoint or _endpoint(route, runtime), methods=[method],
-                                   name=route.operation))
+    describes them from `runtime.routes`."""
+    app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[method], name=route.operation))
     runtime.routes.append((path, method, route))
 
 
@@ -360,9 +358,9 @@ def _mount_upload_routes(app: FastAPI, runtime: Runtime) -> None:
 
     module = runtime.modules.get("file_upload")
     hook = _hook_of(module, UPLOAD_OPERATION_NAMES)
-    for path, method, route, endpoint in build_upload_routes(runtime, module, hook, limit_of=route_limit):
+    for path, method, route in build_upload_routes(runtime, module, hook, limit_of=route_limit):
         if not _is_disabled(hook, route.operation):
-            _add_route(app, runtime, path, method, route, endpoint)
+            _add_route(app, runtime, path, method, route)
 
 
 def _mount_project_routers(app: FastAPI, runtime: Runtime) -> None:

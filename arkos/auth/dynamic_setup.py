@@ -37,7 +37,7 @@ def build_dynamic(config: ArkosConfig, database: Database, models: PermissionMod
     cache = PermissionCache()
     channel: InvalidationChannel
     if redis is not None:
-        channel = RedisChannel(cache, redis, config.redis_prefix)
+        channel = RedisChannel(cache, redis, config.redis_prefix, config.redis_url)
     elif database.is_postgresql:
         channel = PostgresChannel(cache, asyncpg_dsn(database.url), database.config.schema_name)
     else:

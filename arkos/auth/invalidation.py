@@ -19,6 +19,7 @@ from arkos.auth.dynamic import PermissionCache
 logger = logging.getLogger("arkos.permissions")
 CHANNEL = "arkos_permissions"
 HEARTBEAT_SECONDS = 0.5
+DEAD_AFTER_SECONDS = 2.0
 
 
 class InvalidationChannel(Protocol):
@@ -52,6 +53,8 @@ class _ListeningChannel:
     def __init__(self, cache: PermissionCache) -> None:
         self.cache = cache
         self._task: asyncio.Task[None] | None = None
+        self._delay = 0.1
+        self._outage_logged = False
         self.cache.enabled = False  # nothing is trusted until the listener runs
 
     async def start(self) -> None:
@@ -65,44 +68,86 @@ class _ListeningChannel:
         self.cache.enabled = False  # a normal shutdown: nothing to log
         self.cache.invalidate()
 
+    def _connected(self) -> None:
+        """Called by `_listen` once it hears every change: the cache may be used again (starting empty)."""
+        self.cache.enable()
+        self._delay = 0.1
+        self._outage_logged = False
+
     async def _run(self) -> None:
-        delay = 0.1
         while True:
             try:
                 await self._listen()
-                delay = 0.1
+                raise ConnectionError("listener stopped")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the listener is down: stop trusting the cache, then retry
-                self.cache.disable(f"{type(self).__name__} listener failed: {type(exc).__name__}: {exc}")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                reason = f"{type(self).__name__} listener failed: {type(exc).__name__}: {exc}"
+                if self.cache.enabled:
+                    self.cache.disable(reason)  # logs it
+                elif not self._outage_logged:  # never connected since startup (or since the last log)
+                    logger.error("permission cache off (decisions read the database): %s", reason)
+                self.cache.invalidate()
+                self._outage_logged = True
+                await asyncio.sleep(self._delay)
+                self._delay = min(self._delay * 2, 2.0)
 
     async def _listen(self) -> None:
         raise NotImplementedError
 
 
 class RedisChannel(_ListeningChannel):
-    def __init__(self, cache: PermissionCache, client: Any, prefix: str) -> None:
+    """Pub/sub on `<prefix>arkos_permissions`.
+
+    The subscription has a connection of its own, built from `url` without redis-py's automatic
+    reconnection: a reconnect would silently resubscribe and lose what was published in between, so
+    any connection error must reach `_run` (cache off, then back on, empty). Pings every
+    HEARTBEAT_SECONDS while idle; no answer for DEAD_AFTER_SECONDS counts as an outage.
+    """
+
+    def __init__(self, cache: PermissionCache, client: Any, prefix: str, url: str | None = None) -> None:
         super().__init__(cache)
         self.client = client
+        self.url = url
         self.name = f"{prefix}{CHANNEL}"
 
+    def _listener_client(self) -> tuple[Any, bool]:
+        if self.url is None:
+            return self.client, False
+        import redis.asyncio as redis_asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        return redis_asyncio.from_url(self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2), True
+
     async def _listen(self) -> None:
-        pubsub = self.client.pubsub()
+        client, owned = self._listener_client()
+        pubsub = client.pubsub()
+        loop = asyncio.get_running_loop()
         try:
             await pubsub.subscribe(self.name)
-            await pubsub.get_message(timeout=1.0)  # the subscribe confirmation
-            self.cache.enable()
+            confirmation = await pubsub.get_message(timeout=2.0)
+            if confirmation is None or confirmation.get("type") != "subscribe":
+                raise ConnectionError(f"no confirmation of the subscription to {self.name}")
+            self._connected()
+            last_heard = loop.time()
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT_SECONDS)
-                if message is not None:
-                    self.cache.invalidate()
-                else:
+                message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+                now = loop.time()
+                if message is None:
+                    if now - last_heard > DEAD_AFTER_SECONDS:
+                        raise ConnectionError(f"Redis answered no ping for {now - last_heard:.1f} s")
                     await pubsub.ping()
+                    continue
+                last_heard = now
+                if message.get("type") == "message":  # not the answers to our pings
+                    self.cache.invalidate()
         finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
+            if owned:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
     async def publish(self, conn: AsyncConnection | None) -> None:
         self.cache.invalidate()
@@ -124,7 +169,7 @@ class PostgresChannel(_ListeningChannel):
         try:
             await conn.add_listener(self.name, lambda *_args: self.cache.invalidate())
             conn.add_termination_listener(lambda *_args: lost.set())
-            self.cache.enable()
+            self._connected()
             while not lost.is_set():
                 await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=2.0)  # heartbeat
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -1,4 +1,4 @@
-"""`arkos export auth-actions`, `arkos generate policy|auth-configs` and `arkos can`: permissions from the shell."""
+"""Permissions from the shell: `arkos export auth-actions`, `generate policy|auth-configs` and `can`."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ if TYPE_CHECKING:
     from arkos.routing.options import Requirement
 
 EXPORT_FILE = "auth-actions.json"
-CRUD_ACTIONS = (("Create", "create new"), ("View", "view"), ("Update", "update existing"), ("Delete", "delete"))
+CRUD_ACTIONS = (("Create", "create new"), ("View", "view"), ("Update", "update existing"),
+                ("Delete", "delete"))
 
 export_app = typer.Typer(help="Export what the app declares.", no_args_is_help=True)
 generate_app = typer.Typer(help="Generate permission files for a module.", no_args_is_help=True)
 
-ModuleOption = Annotated[str, typer.Option("--module", "-m", help="Module (resource) name, e.g. post or blog-post")]
+ModuleOption = Annotated[str, typer.Option("--module", "-m", help="Module, e.g. post or blog-post")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace the file if it exists")]
 
 
@@ -48,10 +49,9 @@ def _runtime() -> Runtime:
 @export_app.command("auth-actions")
 def export_auth_actions(
     path: Annotated[Path, typer.Option("--path", help="Folder to write auth-actions.json into")] = Path("."),
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the file instead of merging into it")]
-    = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the file, do not merge")] = False,
 ) -> None:
-    """Write every (resource, action) the app declares to auth-actions.json, as GET /api/auth-actions lists them.
+    """Write every (resource, action) the app declares to auth-actions.json, as /api/auth-actions lists them.
 
     Without --overwrite, entries already in the file that the app no longer declares are kept (front ends
     may have added their own); entries the app declares are refreshed.
@@ -91,7 +91,7 @@ def _merge(existing: list[dict[str, Any]], current: list[dict[str, Any]]) -> lis
 
 @generate_app.command("policy")
 def generate_policy(module: ModuleOption, overwrite: OverwriteOption = False) -> None:
-    """Write <package>/modules/<module>/policy.py with a rule per CRUD action (empty roles: super users only)."""
+    """Write <package>/modules/<module>/policy.py: a rule per CRUD action (no roles: super users only)."""
     config, resource, folder = _module_target(module)
     title = _title(resource)
     rules = ""

@@ -211,9 +211,13 @@ def _parse_fields(info: ModelInfo, raw: str) -> tuple[tuple[FieldInfo, ...], tup
     return tuple(f for f in base if f.wire not in omitted), tuple(unique.values())
 
 
+_MAX_PAGE_OR_LIMIT = 2**31 - 1  # keeps OFFSET inside a 64-bit integer (SQLite raises OverflowError beyond)
+
+
 def _parse_positive(raw: str, name: str) -> int:
-    if not raw.isdigit() or int(raw) < 1:
-        raise _bad(f"'{name}' must be a positive integer; got '{raw}'", parameter=name)
+    # isascii: str.isdigit() is also true for '²', which int() refuses
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= _MAX_PAGE_OR_LIMIT:
+        raise _bad(f"'{name}' must be a positive integer up to {_MAX_PAGE_OR_LIMIT}; got '{raw}'", parameter=name)
     return int(raw)
 
 
@@ -270,4 +274,6 @@ def _search(info: ModelInfo, term: str) -> ColumnElement[bool] | None:
         return None
     if not info.searchable:
         raise _bad(f"{info.name} has no searchable text fields", parameter="search")
+    if "\x00" in term:  # PostgreSQL rejects NUL in text; SQLite would just match nothing
+        raise _bad("Invalid value for 'search': must not contain NUL characters", parameter="search")
     return sa.or_(*(f.column.icontains(term, autoescape=True) for f in info.searchable))

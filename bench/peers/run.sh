@@ -56,6 +56,38 @@ assert anchor in text, "run.sh layout changed: no hello-fastapi case"
 open(path, "w").write(text.replace(anchor, case + anchor, 1))
 PY
 fi
+# Server CPU per request (all processes of the server's session, all threads) next to req/s: on a
+# noisy shared VM the CPU cost is much steadier than the throughput. Rows go to RESULTS with .cpu.tsv.
+if ! grep -q 'session_cpu_ticks' "$WORK/run.sh"; then
+  python3 - "$WORK/run.sh" <<'PY'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+helper = r'''session_cpu_ticks() {  # utime + stime (clock ticks) of every process in session $SERVER_PID
+  python3 -c '
+import os, sys
+sid, total = int(sys.argv[1]), 0
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(f[3]) == sid:
+            total += int(f[11]) + int(f[12])
+print(total)' "$SERVER_PID"
+}
+
+'''
+measured = '''  "${WRK_PIN[@]}" wrk "${wrk_args[@]}" -d"${DURATION}s" "$url" >"$raw"\n'''
+wrapped = ('''  local c0 c1; c0=$(session_cpu_ticks)\n''' + measured +
+           '''  c1=$(session_cpu_ticks)\n'''
+           '''  printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$LABEL" "$ROUND" "$kind" "$(grep -oE '[0-9]+ requests in' "$raw" | cut -d' ' -f1)" "$((c1 - c0))" "$(getconf CLK_TCK)" >>"${RESULTS%.tsv}.cpu.tsv"\n''')
+assert measured in text and "\nbench() {" in text, "run.sh layout changed"
+text = text.replace(measured, wrapped, 1).replace("\n# bench KIND", "\n" + helper + "# bench KIND", 1)
+open(path, "w").write(text)
+PY
+fi
 
 # Setup: only what is missing.
 if ! command -v wrk >/dev/null; then apt-get update -qq && apt-get install -y -qq wrk; fi

@@ -34,7 +34,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[st
 
 async def add_user(app: FastAPI, username: str, *, roles: tuple[str, ...] = (), is_super_user: bool = False,
                    is_staff: bool = False) -> dict[str, Any]:
-    """A user of whichever model the app uses: `role` (one enum) takes roles[0], `roles` (a list) takes them all."""
+    """A user of the app's user model: `role` (one enum) takes roles[0], `roles` (a list) takes them all."""
     runtime = app.state.arkos
     fields: dict[str, Any] = {"isStaff": is_staff}
     if "roles" in runtime.auth.user_info.fields:
@@ -46,6 +46,8 @@ async def add_user(app: FastAPI, username: str, *, roles: tuple[str, ...] = (), 
                              fields=fields)
 
 
-async def headers_for(client: httpx.AsyncClient, app: FastAPI, username: str, **options: Any) -> dict[str, str]:
+async def headers_for(client: httpx.AsyncClient, app: FastAPI, username: str,
+                      **options: Any) -> dict[str, str]:
+    """Create the user (see add_user) and log in: its Authorization header."""
     await add_user(app, username, **options)
     return await login(client, username)

@@ -1,5 +1,5 @@
 """GET /api/auth-actions[/{resource}]: the registry of declared actions and its guard (reference §4.4-4.5,
-DECISIONS 9); the `arkos export auth-actions`, `arkos generate policy|auth-configs` and `arkos can` commands."""
+DECISIONS 9); the commands `arkos export auth-actions`, `arkos generate policy|auth-configs`, `arkos can`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def by_key(data: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(item["resource"], item["action"]): item for item in data}
 
 
-# -- the list --------------------------------------------------------------------------------------------
+# -- the list ------------------------------------------------------------------------------------------------
 
 
 async def test_super_user_lists_every_declared_action(app, client, users) -> None:
@@ -49,7 +49,8 @@ async def test_super_user_lists_every_declared_action(app, client, users) -> Non
     seed = actions[("auth-action", "View")]
     assert seed["errorMessage"] == "You cannot perform view for auth action"
     assert seed["roles"] == []
-    assert all(item["action"] is not None for item in body["data"])  # authenticate-only routes are not actions
+    # authenticate-only routes (login, /users/me) are not actions
+    assert all(item["action"] is not None for item in body["data"])
 
 
 DETAILED_FILES = {
@@ -60,7 +61,8 @@ DETAILED_FILES = {
             ArkosPolicy("article")
             .rule("View", "*")
             .rule("Publish", {"roles": ["Editor"], "name": "Publish articles",
-                              "description": "Make an article public", "errorMessage": "Only editors publish"})
+                              "description": "Make an article public",
+                              "errorMessage": "Only editors publish"})
         )
     """,
     "modules/article/router.py": """
@@ -122,7 +124,7 @@ async def test_filter_by_resource(app, client, users) -> None:
     assert unknown.json() == {"total": 0, "results": 0, "data": []}
 
 
-# -- the guard ---------------------------------------------------------------------------------------------
+# -- the guard -----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/api/auth-actions", "/api/auth-actions/article"])
@@ -182,12 +184,14 @@ async def test_auth_actions_routes_do_not_exist_without_authentication(app_facto
     assert response.status_code == 404, response.text
 
 
-# -- the command line (SQLite project in tmp_path) ---------------------------------------------------------------
+# -- the command line (SQLite project in tmp_path) -----------------------------------------------------------
 
 CLI_POLICY = """
     from arkos import ArkosPolicy
 
-    article_policy = ArkosPolicy("article").rule("View", "*").rule("Create", ["Editor"]).rule("Delete", ["Admin"])
+    article_policy = (
+        ArkosPolicy("article").rule("View", "*").rule("Create", ["Editor"]).rule("Delete", ["Admin"])
+    )
 """
 
 
@@ -274,9 +278,10 @@ def test_generate_auth_configs_writes_the_deprecated_file(cli_project: dict[str,
     target = cli_project["modules"] / "blog_post" / "auth.py"
     namespace: dict[str, Any] = {}
     exec(target.read_text(), namespace)  # noqa: S102
-    assert namespace["authentication_control"] == {"Create": True, "View": True, "Update": True, "Delete": True}
+    assert namespace["authentication_control"] == dict.fromkeys(("Create", "View", "Update", "Delete"), True)
     assert namespace["access_control"]["Update"] == {
-        "roles": [], "name": "Update Blog Post", "description": "Permission to update existing blog post records",
+        "roles": [], "name": "Update Blog Post",
+        "description": "Permission to update existing blog post records",
     }
 
 
@@ -337,7 +342,8 @@ def test_can_explains_exactly_like_the_403(cli_project: dict[str, Any]) -> None:
         app = arkos.init(env_file=None)
         try:
             async with client_for(app) as client:
-                login = await client.post("/api/auth/login", json={"username": "bob", "password": "Passw0rd-Test"})
+                login = await client.post("/api/auth/login",
+                                          json={"username": "bob", "password": "Passw0rd-Test"})
                 headers = {"Authorization": f"Bearer {login.json()['accessToken']}"}
                 return await client.delete("/api/articles/whatever", headers=headers)
         finally:

@@ -1,4 +1,4 @@
-"""Authenticate and authorize hooks from config: before / after / on_error with skip() (reference §2.5, §3.6)."""
+"""Authenticate and authorize hooks from config: before, after, on_error and skip() (reference §2.5, §3.6)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tests.conftest import client_for
 from tests.http.project_helpers import headers_for
 
 
-def hooks(authenticate: dict[str, Any] | None = None, authorize: dict[str, Any] | None = None) -> dict[str, Any]:
+def hooks(authenticate: dict[str, Any] | None = None,
+          authorize: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"authentication": {"hooks": {"authenticate": authenticate or {}, "authorize": authorize or {}}}}
 
 
@@ -22,7 +23,7 @@ def teapot(message: str) -> ArkosError:
     return ArkosError(ErrorCode.UNKNOWN, message, status=418)
 
 
-# -- authenticate: before ----------------------------------------------------------------------------------
+# -- authenticate: before ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
@@ -180,7 +181,7 @@ async def test_on_error_skip_suppresses_the_error_and_after_runs(app_factory) ->
     assert events == ["on_error LoginRequired", "after user=None"]
 
 
-# -- authenticate: after ------------------------------------------------------------------------------------
+# -- authenticate: after -------------------------------------------------------------------------------------
 
 
 async def test_after_runs_with_the_authenticated_user(app_factory) -> None:
@@ -216,7 +217,7 @@ async def test_after_error_is_returned_directly_without_on_error(app_factory) ->
     assert on_error_calls == []
 
 
-# -- authorize hooks ------------------------------------------------------------------------------------------
+# -- authorize hooks -----------------------------------------------------------------------------------------
 
 
 async def test_authorize_hooks_receive_action_resource_and_rule(app_factory) -> None:
@@ -281,7 +282,8 @@ async def test_authorize_on_error_gets_the_403_and_may_skip_it(app_factory) -> N
     assert comments.status_code == 200, comments.text
     assert gadgets.status_code == 403, gadgets.text
     assert gadgets.json()["message"] == "You cannot perform view for gadget"
-    assert events == ["NotEnoughPermissions View comment", "after comment", "NotEnoughPermissions View gadget"]
+    assert events == ["NotEnoughPermissions View comment", "after comment",
+                      "NotEnoughPermissions View gadget"]
 
 
 async def test_authorize_on_error_may_replace_the_403(app_factory) -> None:
@@ -324,7 +326,7 @@ async def test_authorize_hooks_run_for_super_users_too(app_factory) -> None:
     assert seen == ["View"]
 
 
-# -- config ------------------------------------------------------------------------------------------------------
+# -- config --------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("value", ["not a function", ["still", "not"], 42])

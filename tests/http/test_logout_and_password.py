@@ -294,3 +294,14 @@ async def test_update_password_needs_a_token(app_factory: AppFactory) -> None:
     async with client_for(app) as client:
         response = await client.post(UPDATE, json={"currentPassword": PASSWORD, "newPassword": STRONG_PASSWORD})
         assert_error(response, 401, "LoginRequired")
+
+
+async def test_unreachable_redis_revocation_store_fails_closed(app_factory: AppFactory) -> None:
+    """No request is let through because the revocation lookup could not be answered (DECISIONS 15)."""
+    app = await app_with_alice(app_factory, redis_url="redis://127.0.0.1:1/0", redis_prefix="arkos-test-down:")
+    async with client_for(app) as client:
+        token = (await login(client)).json()["accessToken"]
+        client.cookies.clear()
+        for method, path in (("GET", ME), ("DELETE", LOGOUT), ("GET", "/api/comments")):
+            response = await client.request(method, path, headers=bearer(token))
+            assert_error(response, 503, "ServiceUnavailable")

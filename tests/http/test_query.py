@@ -335,8 +335,8 @@ async def test_limit_up_to_the_maximum_is_accepted(public) -> None:
 
 
 async def test_bad_page_or_limit_returns_400(public) -> None:
-    for query in ("limit=101", "limit=0", "limit=-1", "limit=abc", "limit=all", "limit=", "page=0", "page=abc",
-                  "page=-2", "page=1.5"):
+    for query in ("limit=101", "limit=0", "limit=-1", "limit=abc", "limit=all", "limit=", "limit=%C2%B2", "page=0",
+                  "page=abc", "page=-2", "page=1.5", "page=%C2%B2", "page=99999999999999999999"):
         response = await public.get(f"/api/gadgets?{query}")
         body = assert_error(response, 400, "InvalidQueryParameter", query)
         assert query.split("=")[0] in body["message"], query
@@ -471,6 +471,7 @@ MALFORMED = [
     ("articles", "title", "a\x00b"),
     ("articles", "title[contains]", "a\x00b"),
     ("articles", "title[in]", ","),
+    ("articles", "search", "a\x00b"),
     ("gadgets", "price[gt]", "abc"),
     ("gadgets", "price", "NaN"),
     ("gadgets", "weight[lt]", "x"),

@@ -20,7 +20,8 @@ COMMENT_ID = 1000
 
 REPORT_FILES = {
     "modules/article/policy.py": """
-        from tests.sample.modules.article.policy import article_policy  # View *, Create/Update Admin+Editor, Delete Admin
+        # View *, Create and Update Admin+Editor, Delete Admin
+        from tests.sample.modules.article.policy import article_policy
     """,
     "modules/report/policy.py": """
         from arkos import ArkosPolicy
@@ -44,8 +45,8 @@ REPORT_FILES = {
             return {"data": "summary"}
 
 
-        @router.post("/api/reports/publish",
-                     authentication={"resource": "report", "action": "Publish", "rule": {"roles": ["Editor"]}})
+        @router.post("/api/reports/publish", authentication={
+            "resource": "report", "action": "Publish", "rule": {"roles": ["Editor"]}})
         async def publish() -> dict[str, object]:
             return {"data": "published"}
 
@@ -112,7 +113,8 @@ CASES = [
 async def seed(app: FastAPI) -> None:
     async with app.state.arkos.database.engine.begin() as conn:
         await conn.execute(sa.insert(Article.__table__).values(id=ARTICLE_ID, title="Seeded"))
-        await conn.execute(sa.insert(Comment.__table__).values(id=COMMENT_ID, body="First", article_id=ARTICLE_ID))
+        await conn.execute(sa.insert(Comment.__table__).values(id=COMMENT_ID, body="First",
+                                                                article_id=ARTICLE_ID))
 
 
 def assert_denied(response: httpx.Response, message: str) -> dict[str, Any]:
@@ -152,7 +154,7 @@ async def test_every_protected_route_answers_401_without_a_token(app_factory, tm
     assert {r.json()["code"] for r in responses.values()} == {"LoginRequired"}
 
 
-# -- several roles: the Member model's `roles` list -------------------------------------------------------
+# -- several roles: the Member model's `roles` list ----------------------------------------------------------
 
 
 async def test_member_roles_are_stored_and_returned_as_a_list(app_factory) -> None:
@@ -166,7 +168,27 @@ async def test_member_roles_are_stored_and_returned_as_a_list(app_factory) -> No
     assert response.json()["data"]["roles"] == ["Editor", "User"]
 
 
-@pytest.mark.parametrize("roles", [["Editor", "Bogus"], "Editor", [1]], ids=["unknown-role", "not-a-list", "number"])
+async def test_super_user_sets_member_roles_over_http(app_factory) -> None:
+    app = await app_factory(authentication={"user_model": "Member"})
+    async with client_for(app) as client:
+        root = await headers_for(client, app, "root", is_super_user=True)
+        created = await client.post("/api/members", headers=root,
+                                    json={"username": "m", "password": "Passw0rd-1", "roles": ["User", "Editor"]})
+        bogus = await client.post("/api/members", headers=root,
+                                  json={"username": "b", "password": "Passw0rd-1", "roles": ["Owner"]})
+        changed = await client.patch(f"/api/members/{created.json()['data']['id']}", headers=root,
+                                     json={"roles": ["Admin"]})
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["roles"] == ["User", "Editor"]
+    assert bogus.status_code == 400, bogus.text
+    assert bogus.json()["code"] == "ValidationError"
+    assert bogus.json()["meta"] == {"field": "roles"}
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["data"]["roles"] == ["Admin"]
+
+
+@pytest.mark.parametrize("roles", [["Editor", "Bogus"], "Editor", [1]],
+                         ids=["unknown-role", "not-a-list", "number"])
 async def test_member_roles_outside_the_enum_are_refused_on_every_backend(app_factory, roles: object) -> None:
     app = await app_factory(authentication={"user_model": "Member"})
     with pytest.raises(arkos.ArkosError) as caught:
@@ -186,7 +208,7 @@ async def test_member_roles_accept_enum_names_and_members(app_factory) -> None:
     assert [getattr(r, "value", r) for r in member["roles"]] == ["Admin", "Editor"]
 
 
-# -- wildcards mean one thing (DECISIONS 8) -----------------------------------------------------------------
+# -- wildcards mean one thing (DECISIONS 8) ------------------------------------------------------------------
 
 WILDCARDS = ["*", ["*"], {"roles": "*"}, {"roles": ["*"]}]
 
@@ -210,7 +232,8 @@ def wildcard_files(form: object) -> dict[str, str]:
                 return {{"data": {{"canPeek": await wild_policy.can_peek(user)}}}}
 
 
-            @router.get("/api/wild/rule", authentication={{"resource": "wild", "action": "Peek", "rule": {form!r}}})
+            @router.get("/api/wild/rule",
+                        authentication={{"resource": "wild", "action": "Peek", "rule": {form!r}}})
             async def via_rule() -> dict[str, object]:
                 return {{"data": "ok"}}
         """,
@@ -239,7 +262,7 @@ async def test_each_wildcard_form_allows_any_authenticated_user(app_factory, tmp
     assert [r.status_code for r in anonymous] == [401, 401, 401]
 
 
-# -- each route's rule is its own (DECISIONS 8) -------------------------------------------------------------
+# -- each route's rule is its own (DECISIONS 8) --------------------------------------------------------------
 
 UNMERGED_FILES = {
     "modules/article/policy.py": """
@@ -329,7 +352,8 @@ async def test_custom_error_message_replaces_the_default(app_factory, tmp_path, 
     (("Editor",), "none of the user's roles is granted"),
     ((), "the user has no role"),
 ], ids=["wrong-role", "no-role"])
-async def test_development_403_explains_the_decision(app_factory, roles: tuple[str, ...], decided_by: str) -> None:
+async def test_development_403_explains_the_decision(app_factory, roles: tuple[str, ...],
+                                                     decided_by: str) -> None:
     app = await app_factory(authentication={"user_model": "Member"})
     await seed(app)
     async with client_for(app) as client:
@@ -363,7 +387,7 @@ async def test_production_403_has_no_explanation(app_factory) -> None:
     assert "stack" not in body
 
 
-# -- plain FastAPI routes: Depends(arkos.authorize(...)) ------------------------------------------------------
+# -- plain FastAPI routes: Depends(arkos.authorize(...)) -----------------------------------------------------
 
 
 async def test_plain_fastapi_route_with_authorize_dependency(app_factory) -> None:
@@ -392,10 +416,11 @@ async def test_plain_fastapi_route_with_authorize_dependency(app_factory) -> Non
     assert anonymous.json()["code"] == "LoginRequired"
 
 
-# -- deprecated styles: `config` in router.py and modules/<m>/auth.py ------------------------------------------
+# -- deprecated styles: `config` in router.py and modules/<m>/auth.py ----------------------------------------
 
 
-async def test_router_config_instead_of_hook_warns_and_still_applies(app_factory, tmp_path, monkeypatch) -> None:
+async def test_router_config_instead_of_hook_warns_and_still_applies(app_factory, tmp_path,
+                                                                     monkeypatch) -> None:
     package = make_project(tmp_path, monkeypatch, {"modules/comment/router.py": """
         config = {"find_many": {"authentication": False}}
     """})
@@ -412,7 +437,8 @@ async def build_with_auth_py(app_factory, tmp_path, monkeypatch, source: str) ->
     """An app whose comment module has a deprecated auth.py; the warning is asserted each time."""
     monkeypatch.setattr(auth_config, "_warned", set())
     package = make_project(tmp_path, monkeypatch, {"modules/comment/auth.py": source})
-    with pytest.warns(DeprecationWarning, match=r"modules/comment/auth\.py: auth config files are deprecated"):
+    deprecated = r"modules/comment/auth\.py: auth config files are deprecated"
+    with pytest.warns(DeprecationWarning, match=deprecated):
         app = await app_factory(package=package)
     await seed(app)
     return app
@@ -420,7 +446,8 @@ async def build_with_auth_py(app_factory, tmp_path, monkeypatch, source: str) ->
 
 async def test_auth_py_warns_once_per_module(app_factory, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(auth_config, "_warned", set())
-    package = make_project(tmp_path, monkeypatch, {"modules/comment/auth.py": "access_control = ['Editor']\n"})
+    package = make_project(tmp_path, monkeypatch,
+                           {"modules/comment/auth.py": "access_control = ['Editor']\n"})
     with pytest.warns(DeprecationWarning) as record:
         await app_factory(package=package)
     messages = [str(w.message) for w in record if issubclass(w.category, DeprecationWarning)]
@@ -434,8 +461,8 @@ COMMENT_REQUESTS = {
     "delete": ("DELETE", f"/api/comments/{COMMENT_ID}", None),
 }
 
-AUTH_PY_USERS = {"reader": {"roles": ("User",)}, "editor": {"roles": ("Editor",)}, "boss": {"roles": ("Admin",)},
-                 "root": {"is_super_user": True}}
+AUTH_PY_USERS = {"reader": {"roles": ("User",)}, "editor": {"roles": ("Editor",)},
+                 "boss": {"roles": ("Admin",)}, "root": {"is_super_user": True}}
 
 # auth.py source → {(user or None for no token, operation): status}; one app per source.
 AUTH_PY_CASES = {
@@ -447,9 +474,11 @@ AUTH_PY_CASES = {
         ("reader", "view"): 403,  # no access_control: super users only
     },
     "access_control = ['Editor']": {  # a list applies to every action
-        ("editor", "view"): 200, ("editor", "create"): 201, ("reader", "view"): 403, ("editor", "delete"): 204,
+        ("editor", "view"): 200, ("editor", "create"): 201, ("reader", "view"): 403,
+        ("editor", "delete"): 204,
     },
-    "access_control = {'View': '*', 'Delete': ['Admin']}": {  # per action; a missing action is super users only
+    # per action; a missing action is super users only
+    "access_control = {'View': '*', 'Delete': ['Admin']}": {
         ("reader", "view"): 200, ("editor", "delete"): 403, ("boss", "create"): 403, ("root", "create"): 201,
         ("boss", "delete"): 204,
     },

@@ -27,7 +27,7 @@ BOUNDARY = "arkosboundary"
 
 
 class CountingBody:
-    """An async request body: `prefix`, then `total` zero bytes; `pulled` counts the chunks the server read."""
+    """An async request body: `prefix`, then `total` zero bytes; `pulled` counts the chunks read."""
 
     def __init__(self, total: int, *, prefix: bytes = b"", chunk: int = 64 * 1024) -> None:
         self.total, self.prefix, self.chunk = total, prefix, chunk
@@ -50,8 +50,10 @@ class CountingBody:
 
 
 def part_head(field: str, filename: str, content: bytes = b"") -> bytes:
-    return (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + content
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + content
 
 
 MULTIPART = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
@@ -90,11 +92,21 @@ def admin(users: dict[str, dict[str, Any]]) -> dict[str, str]:
     return users["admin"]["headers"]
 
 
-async def upload(client: httpx.AsyncClient, headers: dict[str, str], file_type: str = "images",
-                 *items: tuple[str, bytes], field: str | None = None, **params: str) -> httpx.Response:
+async def upload(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    file_type: str = "images",
+    *items: tuple[str, bytes],
+    field: str | None = None,
+    **params: str,
+) -> httpx.Response:
     items = items or (("photo.png", PNG),)
-    return await client.post(f"/api/uploads/{file_type}", params=params or None, headers=headers,
-                             files=files_of(field or file_type, *items))
+    return await client.post(
+        f"/api/uploads/{file_type}",
+        params=params or None,
+        headers=headers,
+        files=files_of(field or file_type, *items),
+    )
 
 
 # -- upload_file -------------------------------------------------------------------------------------------
@@ -114,18 +126,25 @@ async def test_upload_one_file_returns_its_url_in_a_list(client, admin, upload_r
 
 
 async def test_upload_several_files_in_one_request(client, admin, upload_root) -> None:
-    response = await upload(client, admin, "documents", ("a.pdf", PDF), ("notes.txt", b"hello\n"),
-                            ("data.json", b'{"a": 1}'))
+    response = await upload(
+        client, admin, "documents", ("a.pdf", PDF), ("notes.txt", b"hello\n"), ("data.json", b'{"a": 1}')
+    )
     assert response.status_code == 200, response.text
     assert response.json()["message"] == "3 files uploaded successfully"
     assert sorted(p.suffix for p in stored_files(upload_root)) == [".json", ".pdf", ".txt"]
 
 
-@pytest.mark.parametrize(("file_type", "name", "content"), [
-    ("images", "x.jpeg", JPEG), ("images", "X.PNG", PNG), ("videos", "clip.mp4", MP4),
-    ("documents", "report.pdf", PDF), ("files", "archive.zip", b"PK\x03\x04" + b"\x00" * 40),
-    ("files", "song.mp3", b"ID3\x04" + b"\x00" * 40),
-])
+@pytest.mark.parametrize(
+    ("file_type", "name", "content"),
+    [
+        ("images", "x.jpeg", JPEG),
+        ("images", "X.PNG", PNG),
+        ("videos", "clip.mp4", MP4),
+        ("documents", "report.pdf", PDF),
+        ("files", "archive.zip", b"PK\x03\x04" + b"\x00" * 40),
+        ("files", "song.mp3", b"ID3\x04" + b"\x00" * 40),
+    ],
+)
 async def test_each_file_type_accepts_its_own_content(client, admin, file_type, name, content) -> None:
     response = await upload(client, admin, file_type, (name, content))
     assert response.status_code == 200, response.text
@@ -138,10 +157,18 @@ async def test_unknown_file_type_is_400_invalid_file_type(client, admin) -> None
 
 
 async def test_no_file_is_400_no_file_or_files_attached(client, admin, upload_root) -> None:
-    response = await client.post("/api/uploads/images", headers=admin, data={"caption": "none"},
-                                 files=[("other", ("", b"", "application/octet-stream"))])
-    body = assert_error(response, 400, "NoFileOrFilesAttached",
-                        "No file or files were attached on field images on the request body as form data.")
+    response = await client.post(
+        "/api/uploads/images",
+        headers=admin,
+        data={"caption": "none"},
+        files=[("other", ("", b"", "application/octet-stream"))],
+    )
+    body = assert_error(
+        response,
+        400,
+        "NoFileOrFilesAttached",
+        "No file or files were attached on field images on the request body as form data.",
+    )
     assert body["meta"] == {"field": "images"}
     response = await client.post("/api/uploads/images", headers=admin, json={"not": "multipart"})
     assert_error(response, 400, "NoFileOrFilesAttached")
@@ -156,8 +183,9 @@ async def test_file_on_another_field_is_400_unexpected_file_field(client, admin,
 
 
 async def test_too_many_files_is_400_and_keeps_none(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_upload_dir": str(upload_root),
-                                         "restrictions": {"images": {"max_count": 2}}})
+    app = await app_factory(
+        file_upload={"base_upload_dir": str(upload_root), "restrictions": {"images": {"max_count": 2}}}
+    )
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
         response = await upload(client, headers, "images", ("a.png", PNG), ("b.png", PNG), ("c.png", PNG))
@@ -167,8 +195,12 @@ async def test_too_many_files_is_400_and_keeps_none(app_factory, upload_root) ->
 
 
 async def test_file_over_the_size_limit_is_413_and_keeps_none(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_upload_dir": str(upload_root),
-                                         "restrictions": {"images": {"max_size_bytes": 1000}}})
+    app = await app_factory(
+        file_upload={
+            "base_upload_dir": str(upload_root),
+            "restrictions": {"images": {"max_size_bytes": 1000}},
+        }
+    )
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
         ok = await upload(client, headers, "images", ("small.png", PNG))
@@ -180,8 +212,12 @@ async def test_file_over_the_size_limit_is_413_and_keeps_none(app_factory, uploa
 
 
 async def test_size_limit_is_enforced_while_streaming_a_body_without_length(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_upload_dir": str(upload_root),
-                                         "restrictions": {"files": {"max_size_bytes": 256 * 1024}}})
+    app = await app_factory(
+        file_upload={
+            "base_upload_dir": str(upload_root),
+            "restrictions": {"files": {"max_size_bytes": 256 * 1024}},
+        }
+    )
     body = CountingBody(64 * 1024 * 1024, prefix=part_head("files", "big.zip", b"PK\x03\x04"))
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
@@ -192,13 +228,20 @@ async def test_size_limit_is_enforced_while_streaming_a_body_without_length(app_
 
 
 async def test_declared_length_over_the_ceiling_is_413_before_reading(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_upload_dir": str(upload_root),
-                                         "restrictions": {"images": {"max_size_bytes": 1000, "max_count": 1}}})
+    app = await app_factory(
+        file_upload={
+            "base_upload_dir": str(upload_root),
+            "restrictions": {"images": {"max_size_bytes": 1000, "max_count": 1}},
+        }
+    )
     body = CountingBody(50 * 1024 * 1024, prefix=part_head("images", "a.png", PNG))
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
-        response = await client.post("/api/uploads/images", content=body,
-                                     headers={**headers, **MULTIPART, "content-length": str(50 * 1024 * 1024)})
+        response = await client.post(
+            "/api/uploads/images",
+            content=body,
+            headers={**headers, **MULTIPART, "content-length": str(50 * 1024 * 1024)},
+        )
     assert_error(response, 413, "FileTooLarge")
     assert body.pulled == 0
 
@@ -213,37 +256,45 @@ async def test_malformed_multipart_is_400_and_keeps_none(client, admin, upload_r
 # -- what is accepted: anchored allow-lists and sniffed content --------------------------------------------
 
 
-@pytest.mark.parametrize(("file_type", "name", "content"), [
-    ("images", "logo.svg", SVG),
-    ("documents", "page.html", HTML),
-    ("documents", "page.htm", HTML),
-    ("documents", "feed.xml", b"<?xml version='1.0'?><a/>"),
-    ("images", "photo.png.html", HTML),
-    ("images", "photo.jpgx", JPEG),  # the reference's unanchored regex let this through
-    ("images", "photo", PNG),
-    ("images", ".png", PNG),
-    ("files", "setup.exe", b"MZ\x90\x00"),
-    ("files", "run.sh", b"#!/bin/sh\n"),
-])
-async def test_risky_or_unlisted_extensions_are_400_file_type_not_allowed(client, admin, upload_root, file_type,
-                                                                          name, content) -> None:
+@pytest.mark.parametrize(
+    ("file_type", "name", "content"),
+    [
+        ("images", "logo.svg", SVG),
+        ("documents", "page.html", HTML),
+        ("documents", "page.htm", HTML),
+        ("documents", "feed.xml", b"<?xml version='1.0'?><a/>"),
+        ("images", "photo.png.html", HTML),
+        ("images", "photo.jpgx", JPEG),  # the reference's unanchored regex let this through
+        ("images", "photo", PNG),
+        ("images", ".png", PNG),
+        ("files", "setup.exe", b"MZ\x90\x00"),
+        ("files", "run.sh", b"#!/bin/sh\n"),
+    ],
+)
+async def test_risky_or_unlisted_extensions_are_400_file_type_not_allowed(
+    client, admin, upload_root, file_type, name, content
+) -> None:
     response = await upload(client, admin, file_type, (name, content))
     body = assert_error(response, 400, "FileTypeNotAllowed")
     assert body["meta"] == {"filename": name}
     assert stored_files(upload_root) == []
 
 
-@pytest.mark.parametrize(("file_type", "name", "content"), [
-    ("images", "photo.png", HTML),  # html posing as an image
-    ("images", "photo.html.png", SVG),
-    ("images", "photo.jpg", PNG),  # a png is not a jpeg
-    ("documents", "report.pdf", b"MZ\x90\x00 not a pdf"),
-    ("documents", "notes.txt", b"\x00\x01\x02binary"),
-    ("videos", "clip.mp4", b"RIFF\x00\x00\x00\x00AVI "),
-    ("images", "empty.png", b""),
-])
-async def test_content_that_does_not_match_its_extension_is_400(client, admin, upload_root, file_type, name,
-                                                                content) -> None:
+@pytest.mark.parametrize(
+    ("file_type", "name", "content"),
+    [
+        ("images", "photo.png", HTML),  # html posing as an image
+        ("images", "photo.html.png", SVG),
+        ("images", "photo.jpg", PNG),  # a png is not a jpeg
+        ("documents", "report.pdf", b"MZ\x90\x00 not a pdf"),
+        ("documents", "notes.txt", b"\x00\x01\x02binary"),
+        ("videos", "clip.mp4", b"RIFF\x00\x00\x00\x00AVI "),
+        ("images", "empty.png", b""),
+    ],
+)
+async def test_content_that_does_not_match_its_extension_is_400(
+    client, admin, upload_root, file_type, name, content
+) -> None:
     response = await upload(client, admin, file_type, (name, content))
     assert_error(response, 400, "FileContentMismatch")
     assert stored_files(upload_root) == []
@@ -282,15 +333,19 @@ async def test_find_file_serves_the_bytes_with_safe_headers(client, admin) -> No
     assert response.headers["cache-control"] == "private, max-age=31536000"
 
 
-@pytest.mark.parametrize(("file_type", "name", "content", "disposition", "media_type"), [
-    ("documents", "report.pdf", PDF, "inline", "application/pdf"),
-    ("documents", "notes.txt", b"plain text", "inline", "text/plain; charset=utf-8"),
-    ("documents", "data.json", b'{"a": 1}', "attachment", "application/json"),
-    ("documents", "sheet.csv", b"a,b\n1,2\n", "attachment", "text/csv; charset=utf-8"),
-    ("files", "archive.zip", b"PK\x03\x04" + b"\x00" * 26, "attachment", "application/zip"),
-])
-async def test_only_the_safe_list_is_served_inline(client, admin, file_type, name, content, disposition,
-                                                   media_type) -> None:
+@pytest.mark.parametrize(
+    ("file_type", "name", "content", "disposition", "media_type"),
+    [
+        ("documents", "report.pdf", PDF, "inline", "application/pdf"),
+        ("documents", "notes.txt", b"plain text", "inline", "text/plain; charset=utf-8"),
+        ("documents", "data.json", b'{"a": 1}', "attachment", "application/json"),
+        ("documents", "sheet.csv", b"a,b\n1,2\n", "attachment", "text/csv; charset=utf-8"),
+        ("files", "archive.zip", b"PK\x03\x04" + b"\x00" * 26, "attachment", "application/zip"),
+    ],
+)
+async def test_only_the_safe_list_is_served_inline(
+    client, admin, file_type, name, content, disposition, media_type
+) -> None:
     url = (await upload(client, admin, file_type, (name, content))).json()["data"][0]
     response = await client.get(path_of(url), headers=admin)
     assert response.status_code == 200, response.text
@@ -300,8 +355,12 @@ async def test_only_the_safe_list_is_served_inline(client, admin, file_type, nam
 
 
 async def test_svg_allowed_by_the_project_is_still_served_as_an_attachment(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_upload_dir": str(upload_root),
-                                         "restrictions": {"files": {"allowed_extensions": ["svg", "html"]}}})
+    app = await app_factory(
+        file_upload={
+            "base_upload_dir": str(upload_root),
+            "restrictions": {"files": {"allowed_extensions": ["svg", "html"]}},
+        }
+    )
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
         for name, content in (("logo.svg", SVG), ("page.html", HTML)):
@@ -315,8 +374,9 @@ async def test_svg_allowed_by_the_project_is_still_served_as_an_attachment(app_f
 
 async def test_find_missing_file_is_404_file_not_found(client, admin) -> None:
     response = await client.get("/api/uploads/images/0123456789abcdef0123456789abcdef.png", headers=admin)
-    body = assert_error(response, 404, "FileNotFound",
-                        "File images/0123456789abcdef0123456789abcdef.png was not found")
+    body = assert_error(
+        response, 404, "FileNotFound", "File images/0123456789abcdef0123456789abcdef.png was not found"
+    )
     assert body["meta"] == {"filepath": "images/0123456789abcdef0123456789abcdef.png"}
 
 
@@ -330,21 +390,25 @@ async def test_head_request_gives_headers_only(client, admin) -> None:
 # -- traversal, dotfiles, symlinks -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw_path", [
-    "/api/uploads/images/..%2F..%2Fsecret.txt",
-    "/api/uploads/images/%2e%2e%2f%2e%2e%2fsecret.txt",
-    "/api/uploads/images/..%5C..%5Csecret.txt",
-    "/api/uploads/images/%2Fetc%2Fpasswd",
-    "/api/uploads/images/..",
-    "/api/uploads/images/...",
-    "/api/uploads/images/.hidden",
-    "/api/uploads/images/secret.txt%00.png",
-    "/api/uploads/images/a%20b.png",
-    "/api/uploads/..%2F/secret.txt",
-])
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/api/uploads/images/..%2F..%2Fsecret.txt",
+        "/api/uploads/images/%2e%2e%2f%2e%2e%2fsecret.txt",
+        "/api/uploads/images/..%5C..%5Csecret.txt",
+        "/api/uploads/images/%2Fetc%2Fpasswd",
+        "/api/uploads/images/..",
+        "/api/uploads/images/...",
+        "/api/uploads/images/.hidden",
+        "/api/uploads/images/secret.txt%00.png",
+        "/api/uploads/images/a%20b.png",
+        "/api/uploads/..%2F/secret.txt",
+    ],
+)
 @pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH"])
-async def test_traversal_and_dotfiles_never_leave_the_upload_directory(client, admin, upload_root, tmp_path,
-                                                                       raw_path, method) -> None:
+async def test_traversal_and_dotfiles_never_leave_the_upload_directory(
+    client, admin, upload_root, tmp_path, raw_path, method
+) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP SECRET")
     (upload_root / "images").mkdir(parents=True)
@@ -359,7 +423,9 @@ async def test_traversal_and_dotfiles_never_leave_the_upload_directory(client, a
     assert [p.name for p in stored_files(upload_root)] == [".hidden"]
 
 
-async def test_symlinks_inside_the_upload_directory_are_not_followed(client, admin, upload_root, tmp_path) -> None:
+async def test_symlinks_inside_the_upload_directory_are_not_followed(
+    client, admin, upload_root, tmp_path
+) -> None:
     secret = tmp_path / "secret.png"
     secret.write_bytes(PNG + b"TOP SECRET")
     (upload_root / "images").mkdir(parents=True)
@@ -390,11 +456,16 @@ async def test_update_file_stores_the_new_file_then_removes_the_old(client, admi
     assert (await client.get(path_of(new), headers=admin)).content == JPEG
 
 
-async def test_update_without_a_new_file_is_400_missing_new_file_and_keeps_the_old(client, admin,
-                                                                                  upload_root) -> None:
+async def test_update_without_a_new_file_is_400_missing_new_file_and_keeps_the_old(
+    client, admin, upload_root
+) -> None:
     old = (await upload(client, admin)).json()["data"][0]
-    response = await client.patch(path_of(old), headers=admin, data={"caption": "x"},
-                                  files=[("other", ("", b"", "application/octet-stream"))])
+    response = await client.patch(
+        path_of(old),
+        headers=admin,
+        data={"caption": "x"},
+        files=[("other", ("", b"", "application/octet-stream"))],
+    )
     assert_error(response, 400, "MissingNewFile")
     response = await client.patch(path_of(old), headers=admin, json={})
     assert_error(response, 400, "MissingNewFile")
@@ -410,8 +481,11 @@ async def test_update_with_a_rejected_file_keeps_the_old(client, admin, upload_r
 
 async def test_update_of_a_missing_file_is_404_before_the_body_is_read(client, admin) -> None:
     body = CountingBody(1024 * 1024, prefix=part_head("images", "a.png", PNG))
-    response = await client.patch("/api/uploads/images/0123456789abcdef0123456789abcdef.png",
-                                  headers={**admin, **MULTIPART}, content=body)
+    response = await client.patch(
+        "/api/uploads/images/0123456789abcdef0123456789abcdef.png",
+        headers={**admin, **MULTIPART},
+        content=body,
+    )
     assert_error(response, 404, "FileNotFound")
     assert body.pulled == 0
 
@@ -443,11 +517,18 @@ async def test_enabled_false_mounts_no_upload_route(app_factory, upload_root) ->
 
 
 async def test_base_route_and_type_directory_are_configurable(app_factory, upload_root) -> None:
-    app = await app_factory(file_upload={"base_route": "/media", "base_upload_dir": str(upload_root),
-                                         "restrictions": {"images": {"directory": "pictures"}}})
+    app = await app_factory(
+        file_upload={
+            "base_route": "/media",
+            "base_upload_dir": str(upload_root),
+            "restrictions": {"images": {"directory": "pictures"}},
+        }
+    )
     async with client_for(app) as client:
         headers = await _admin_headers(app, client)
-        response = await client.post("/media/images", headers=headers, files=files_of("images", ("a.png", PNG)))
+        response = await client.post(
+            "/media/images", headers=headers, files=files_of("images", ("a.png", PNG))
+        )
         assert response.status_code == 200, response.text
         url = response.json()["data"][0]
         assert url.startswith("http://test/media/images/")
@@ -456,15 +537,18 @@ async def test_base_route_and_type_directory_are_configurable(app_factory, uploa
     assert stored.parent.name == "pictures"
 
 
-@pytest.mark.parametrize("bad", [
-    {"base_route": "api/uploads"},
-    {"base_route": "/api/../x"},
-    {"restrictions": {"images": {"allowed_extensions": ["png|svg"]}}},
-    {"restrictions": {"images": {"allowed_extensions": [".*"]}}},
-    {"restrictions": {"images": {"directory": "../outside"}}},
-    {"restrictions": {"images": {"max_size_bytes": 0}}},
-    {"storage": object()},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"base_route": "api/uploads"},
+        {"base_route": "/api/../x"},
+        {"restrictions": {"images": {"allowed_extensions": ["png|svg"]}}},
+        {"restrictions": {"images": {"allowed_extensions": [".*"]}}},
+        {"restrictions": {"images": {"directory": "../outside"}}},
+        {"restrictions": {"images": {"max_size_bytes": 0}}},
+        {"storage": object()},
+    ],
+)
 async def test_bad_upload_config_fails_at_startup(app_factory, bad) -> None:
     from arkos.config import ConfigError
 

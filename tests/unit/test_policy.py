@@ -1,4 +1,4 @@
-"""ArkosPolicy and arkos.auth.permission: immutable rules, route requirements and `can_*` checks (reference §4.1-4.2)."""
+"""ArkosPolicy and arkos.auth.permission: immutable rules, requirements and `can_*` (reference §4.1, §4.2)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def user(service: AuthService, *roles: str, is_super_user: bool = False) -> Prin
     return Principal(id="u1", roles=roles, is_super_user=is_super_user, decider=service.decide)
 
 
-# -- immutability and attributes --------------------------------------------------------------------------
+# -- immutability and attributes -----------------------------------------------------------------------------
 
 
 def test_rule_returns_a_new_policy_and_leaves_the_original_unchanged() -> None:
@@ -62,7 +62,8 @@ def test_redefining_an_action_replaces_its_rule_in_the_new_policy_only() -> None
 
 def test_action_attribute_is_a_route_requirement() -> None:
     policy = ArkosPolicy("post").rule("Create", ["Admin", "Editor"])
-    assert policy.Create == Requirement(resource="post", action="Create", rule=AccessRule(("Admin", "Editor")))
+    assert policy.Create == Requirement(resource="post", action="Create",
+                                        rule=AccessRule(("Admin", "Editor")))
     assert policy.Create.authorizes
     assert policy.requirement("Create") == policy.Create
 
@@ -80,7 +81,8 @@ def test_detailed_rule_text_from_keywords_or_from_a_dict() -> None:
                                                    "description": "Make a post public",
                                                    "errorMessage": "Only editors publish"})
     assert by_keywords.Publish == by_dict.Publish
-    assert by_dict.Publish.rule == AccessRule(("Editor",), name="Publish posts", description="Make a post public",
+    assert by_dict.Publish.rule == AccessRule(("Editor",), name="Publish posts",
+                                              description="Make a post public",
                                               error_message="Only editors publish")
     assert by_dict.Publish.denial_message() == "Only editors publish"
     assert by_dict.Publish.display_name() == "Publish posts"
@@ -93,7 +95,8 @@ def test_default_texts_come_from_action_and_resource() -> None:
 
 
 def test_can_names_are_the_snake_case_of_the_action() -> None:
-    policy = ArkosPolicy("order").rule("UpdateCompleted", ["Manager"]).rule("View", "*").rule("GenerateReport", [])
+    policy = (ArkosPolicy("order").rule("UpdateCompleted", ["Manager"]).rule("View", "*")
+              .rule("GenerateReport", []))
     assert policy.can_update_completed.__name__ == "can_update_completed"
     assert callable(policy.can_view)
     assert callable(policy.can_generate_report)
@@ -116,7 +119,7 @@ def test_a_policy_without_rules_has_no_checkers() -> None:
     assert repr(policy) == "ArkosPolicy('post', actions=[])"
 
 
-# -- can_* checks ------------------------------------------------------------------------------------------
+# -- can_* checks --------------------------------------------------------------------------------------------
 
 
 async def test_can_with_no_user_is_login_required() -> None:
@@ -177,7 +180,7 @@ async def test_update_completed_checker(service: AuthService) -> None:
     assert await policy.can_update_completed(manager) is True
 
 
-# -- arkos.auth.permission --------------------------------------------------------------------------------
+# -- arkos.auth.permission -----------------------------------------------------------------------------------
 
 
 async def test_permission_with_a_list_applies_to_every_action(service: AuthService) -> None:
@@ -209,7 +212,7 @@ async def test_permission_with_no_user_is_login_required() -> None:
     assert caught.value.code == "LoginRequired"
 
 
-# -- rule spellings ----------------------------------------------------------------------------------------
+# -- rule spellings ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("rule", "roles"), [

@@ -1,0 +1,5 @@
+"""ASGI entry point: `uvicorn orders.main:app` (what `arkos dev` runs)."""
+
+import arkos
+
+app = arkos.init()
