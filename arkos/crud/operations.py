@@ -180,13 +180,17 @@ def _id(ctx: RequestContext) -> str:
     return str(ctx.request.path_params["id"])
 
 
+def _one_where(ctx: RequestContext, info: ModelInfo, q: ListQuery) -> Any:
+    """The id, narrowed by the query's filters (reference §6.4: findOne, updateOne and deleteOne filter)."""
+    where = repo.pk_condition(info, _id(ctx))
+    filters = q.where()
+    return where if filters is None else where & filters
+
+
 async def find_one(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
-    where = repo.pk_condition(info, _id(ctx))
-    filters = q.where()
-    if filters is not None:
-        where = where & filters
+    where = _one_where(ctx, info, q)
     row = await repo.find_one(await ctx.connection(), info, where, q.fields, q.includes, ctx.runtime.registry)
     if row is None:
         raise ArkosError(ErrorCode.NOT_FOUND, _not_found(info, _id(ctx)))
@@ -221,7 +225,7 @@ async def update_one(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
     values = await _prepared(ctx, ctx.body, updating=True)
-    where = repo.pk_condition(info, _id(ctx))
+    where = _one_where(ctx, info, q)
     row = await repo.update_one(await ctx.connection(), info, where, values, q.fields)
     if row is None:
         raise ArkosError(ErrorCode.RECORD_NOT_FOUND, _not_found(info, _id(ctx)))
@@ -229,9 +233,9 @@ async def update_one(ctx: RequestContext) -> None:
 
 
 async def delete_one(ctx: RequestContext) -> None:
-    info = ctx.model
-    assert info is not None
-    if not await repo.delete_where(await ctx.connection(), info, repo.pk_condition(info, _id(ctx))):
+    info, q = ctx.model, ctx.query
+    assert info is not None and isinstance(q, ListQuery)
+    if not await repo.delete_where(await ctx.connection(), info, _one_where(ctx, info, q)):
         raise ArkosError(ErrorCode.RECORD_NOT_FOUND, _not_found(info, _id(ctx)))
     ctx.status = 204
 

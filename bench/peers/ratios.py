@@ -61,6 +61,44 @@ def main() -> None:
               f"{'–' if not d else f'{o / d:.2f}×'} |" if f else f"| {kind} | {o:.0f} | – | – | – | | | |")
     if hello:
         print(f"\nbare Starlette hello (same run): {hello:.0f} req/s ({rounds('hello-starlette', 'hello')})")
+    cpu_table(path, ours, ref)
+
+
+def cpu_table(path: str, ours: str, ref: str) -> None:
+    """Server CPU per request (from RESULTS .cpu.tsv, written by the patched run.sh): the capacity ratio.
+
+    On a shared VM the server rarely gets its whole core; CPU ms per request does not depend on how
+    much of the core it got, so ref_cpu ÷ ours_cpu is the throughput ratio at equal CPU."""
+    cpu_path = path[:-4] + ".cpu.tsv" if path.endswith(".tsv") else path + ".cpu.tsv"
+    try:
+        lines = [line.rstrip("\n").split("\t") for line in open(cpu_path) if line.strip()]
+    except OSError:
+        return
+    per: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for peer, _rnd, kind, requests, ticks, hz in lines:
+        if requests and int(requests) > 0:
+            per[(peer, kind)].append(1000 * int(ticks) / int(hz) / int(requests))
+
+    def med(peer: str, kind: str) -> float | None:
+        return statistics.median(per[(peer, kind)]) if per.get((peer, kind)) else None
+
+    hello = med("hello-starlette", "hello")
+    print(f"\nServer CPU per request, ms (median over rounds; all threads of the server process)\n")
+    print(f"| kind | {ours} | {ref} | drf | {ref} ÷ {ours} (capacity ratio) | target | met |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for kind in KINDS:
+        o, f, d = med(ours, kind), med(ref, kind), med("drf", kind)
+        if o is None or f is None:
+            continue
+        target, met = "", ""
+        if kind in TARGETS:
+            target, met = f"≥ {TARGETS[kind]:.0f}×", ("yes" if f / o >= TARGETS[kind] else "no")
+        elif kind == "unauth_401" and hello:
+            target = f"≥ {HELLO_TARGET}× hello"
+            met = f"hello ÷ ours = {hello / o:.2f}×: " + ("yes" if hello / o >= HELLO_TARGET else "no")
+        print(f"| {kind} | {o:.3f} | {f:.3f} | {'–' if d is None else f'{d:.3f}'} | {f / o:.2f}× | {target} | {met} |")
+    if hello:
+        print(f"\nbare Starlette hello: {hello:.3f} ms CPU per request")
 
 
 if __name__ == "__main__":

@@ -193,6 +193,17 @@ async def test_cookie_secure_false_in_production_by_config(app_factory: AppFacto
     assert cookie["samesite"].lower() == "lax"
 
 
+async def test_forwarded_proto_from_an_untrusted_client_does_not_change_the_cookie(app_factory: AppFactory) -> None:
+    """The reference trusted X-Forwarded-Proto from anyone; here only configuration decides (DECISIONS 12)."""
+    app = await app_factory()
+    await make_user(app, "alice")
+    async with client_for(app) as client:
+        response = await client.post("/api/auth/login", json=LOGIN, headers={"X-Forwarded-Proto": "https"})
+    cookie = the_cookie(response)
+    assert "secure" not in cookie
+    assert cookie["samesite"].lower() == "lax"
+
+
 async def test_cookie_domain_from_config(app_factory: AppFactory) -> None:
     cookie = the_cookie(await login_response(app_factory,
                                              authentication={"jwt": {"cookie": {"domain": "example.com"}}}))

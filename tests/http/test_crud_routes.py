@@ -337,3 +337,22 @@ async def test_there_is_no_put_route(client, admin) -> None:
     article = await _article(client, admin)
     response = await client.put(f"/api/articles/{article['id']}", json={"title": "x"}, headers=admin)
     assert response.status_code in {404, 405}, response.text
+
+
+# -- query filters narrow the single-row routes too (reference §6.4) -----------------------------------
+
+
+async def test_find_update_and_delete_one_apply_query_filters(client, admin) -> None:
+    article = await _article(client, admin, title="Kept", views=1)
+    path = f"/api/articles/{article['id']}"
+    assert_error(await client.get(path, params={"views[gt]": "1"}, headers=admin), 404, "NotFound")
+    response = await client.patch(path, params={"title": "Other"}, json={"views": 9}, headers=admin)
+    assert_error(response, 404, "RecordNotFound")
+    assert_error(await client.delete(path, params={"views[gt]": "1"}, headers=admin), 404, "RecordNotFound")
+    assert (await client.get(path, headers=admin)).json()["data"] == article
+    response = await client.patch(path, params={"title": "Kept", "filterMode": "OR", "views": "7"},
+                                  json={"views": 2}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["views"] == 2
+    response = await client.delete(path, params={"views": "2"}, headers=admin)
+    assert response.status_code == 204, response.text
