@@ -447,9 +447,7 @@ def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
                            debug=cfg.is_development)
     cors = cfg.cors
     origins = cors.allow_origins
-    regex = cors.allow_origin_regex
-    if origins is None and regex is None and cfg.is_development:
-        regex = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"  # local front ends during development
+    regex = cfg.cors_origin_regex
     if origins or regex:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -10,7 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -274,12 +283,24 @@ class ArkosConfig(_Frozen):
         return self.is_production if configured is None else configured
 
     @property
+    def cors_origin_regex(self) -> str | None:
+        """The configured regex; in development with nothing configured, local front ends (any port)."""
+        cors = self.cors
+        if cors.allow_origins is None and cors.allow_origin_regex is None and self.is_development:
+            return r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
+        return cors.allow_origin_regex
+
+    @property
     def cookie_same_site(self) -> str:
         configured = self.authentication.jwt.cookie.same_site
         return ("none" if self.is_production else "lax") if configured is None else configured
 
     @model_validator(mode="after")
-    def _production_rules(self) -> ArkosConfig:
+    def _production_rules(self, info: ValidationInfo) -> ArkosConfig:
+        # Checked once the environment is merged in (define_config): a typed ArkosConfig(...) built in
+        # code may rightly lack a secret that JWT_SECRET will provide.
+        if not (info.context or {}).get("complete"):
+            return self
         auth = self.authentication
         if self.is_production and auth.is_active and not auth.jwt.secret:
             raise ValueError(
@@ -436,7 +457,8 @@ def define_config(
     explicit = deep_merge(explicit, options)
     env_layer = _environment_layer(env_file)
     try:
-        return ArkosConfig.model_validate(_fill_unset(deep_merge(env_layer, explicit), env_layer))
+        return ArkosConfig.model_validate(_fill_unset(deep_merge(env_layer, explicit), env_layer),
+                                          context={"complete": True})
     except ValidationError as exc:
         raise _explain(exc, env_layer) from None
 

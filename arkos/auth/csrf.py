@@ -21,7 +21,7 @@ class OriginCheck:
         self.enabled = config.csrf.enabled
         trusted = list(config.csrf.trusted_origins) + list(config.cors.allow_origins or ())
         self.trusted = {self._origin(o) for o in trusted}
-        self.regex = config.cors.allow_origin_regex
+        self.regex = config.cors_origin_regex  # the same origins CORS lets in
 
     @staticmethod
     def _origin(url: str) -> str:

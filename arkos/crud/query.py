@@ -189,7 +189,9 @@ def _parse_fields(info: ModelInfo, raw: str) -> tuple[tuple[FieldInfo, ...], tup
     chosen: list[FieldInfo] = []
     omitted: set[str] = set()
     includes: list[RelationInfo] = []
-    for token in (t.strip() for t in raw.split(",")):
+    for part in raw.split(","):
+        # An unencoded `+` in a query string arrives as a space: ` author` means `+author`.
+        token = "+" + part.strip() if part.startswith(" ") and part.strip() else part.strip()
         if not token:
             continue
         if token.startswith("+"):

@@ -21,7 +21,11 @@ _USER_STATE = "arkos_user"
 
 async def _check(request: Request, requirement: Requirement) -> Principal | None:
     runtime = request.app.state.arkos
-    if not runtime.config.authentication.is_active:
+    auth = runtime.config.authentication
+    if auth.mode is None:  # deny by default: a guard without an auth system is a setup mistake
+        raise ArkosError(ErrorCode.INTERNAL, "This route asks for authentication but authentication.mode "
+                         "is not set in the arkos config")
+    if not auth.enabled:
         return None
     ctx = RequestContext(request, runtime, "custom")
     try:
