@@ -437,8 +437,11 @@ def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:
 
 
 def _add_middleware(app: FastAPI, runtime: Runtime) -> None:
-    """Outermost first: CORS answers preflights, then the app-wide rate limit."""
+    """Outermost first: CORS answers preflights, then the app-wide rate limit, then the body size limit."""
     cfg = runtime.config
+    from arkos.routing.validation import BodyLimitMiddleware
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes, debug=cfg.is_development)
     if runtime.limiter is not None and cfg.rate_limit.global_limit is not None:
         from arkos.ratelimit import GlobalRateLimitMiddleware, Limit, parse_rate
 

@@ -183,6 +183,15 @@ class CorsConfig(_Frozen):
     allow_headers: tuple[str, ...] = ("Content-Type", "Authorization")
     max_age_seconds: int = 600
 
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsConfig:
+        # Starlette answers "*" with credentials by echoing the caller's origin: every site could then
+        # read a logged-in user's data with the cookie.
+        if self.allow_origins and "*" in self.allow_origins and self.allow_credentials:
+            raise ValueError('allow_origins "*" cannot be combined with allow_credentials=True (any site could '
+                             "make cookie-authenticated requests): list the origins, or set allow_credentials=False")
+        return self
+
 
 class CsrfConfig(_Frozen):
     """Cookie-authenticated unsafe requests must come from a trusted origin (DECISIONS 12)."""

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import exc as sa_exc
 
-from arkos.errors import ArkosError, ErrorCode
+from arkos.errors import ArkosError, ErrorCode, internal_error
 from arkos.naming import to_camel
 
 _UNIQUE_SQLITE = re.compile(r"UNIQUE constraint failed: ([\w., ]+)")
@@ -48,11 +48,21 @@ def translate_db_error(exc: BaseException) -> ArkosError:
                               meta={"reason": "statement_timeout"})
         if "database is locked" in text:
             return ArkosError(ErrorCode.SERVICE_UNAVAILABLE, "The database is busy, please retry")
-    if isinstance(exc, sa_exc.DBAPIError | sa_exc.TimeoutError | ConnectionError | OSError | TimeoutError):
+    if _is_outage(exc):
         return ArkosError(ErrorCode.SERVICE_UNAVAILABLE, "The database is unavailable, please retry shortly",
                           meta={"reason": "database_unavailable"})
-    return ArkosError(ErrorCode.SERVICE_UNAVAILABLE, "The database is unavailable, please retry shortly",
-                      meta={"reason": "database_error"})
+    # Anything else (bad SQL, a closed result, ...) is a bug of ours, not an outage: a logged 500.
+    return internal_error(exc)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | OSError | TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        state = _sqlstate(exc) or ""
+        return (exc.connection_invalidated or state.startswith(("08", "57P"))
+                or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError))
+    return False
 
 def _integrity(exc: sa_exc.IntegrityError) -> ArkosError:
     state = _sqlstate(exc) or ""

@@ -185,6 +185,9 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     """Log in and return the Authorization header for the token."""
     response = await client.post("/api/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
+    # Tests authenticate with the header; a cookie left in the shared client would make later requests
+    # cookie-authenticated (and subject to the CSRF check) without the test saying so.
+    client.cookies.clear()
     return {"Authorization": f"Bearer {response.json()['accessToken']}"}
 
 

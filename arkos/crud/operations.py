@@ -148,7 +148,8 @@ def _checked_body(spec: Mapping[str, Any], body: Any) -> Any:
 
 
 def _dump(value: Any) -> Any:
-    return value.model_dump(exclude_unset=True) if hasattr(value, "model_dump") else value
+    # JSON mode: the column rules then see what a client would have sent (a date as "2024-05-01")
+    return value.model_dump(mode="json", exclude_unset=True) if hasattr(value, "model_dump") else value
 
 
 async def _prepared(ctx: RequestContext, values: dict[str, Any], *, updating: bool) -> dict[str, Any]:
@@ -162,8 +163,8 @@ async def find_many(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
     total, rows = await repo.find_page(await ctx.connection(), info, q, ctx.runtime.registry)
-    limit = q.limit or max(total, 1)
-    pages = max(math.ceil(total / limit), 1) if total else 0
+    limit = q.limit if q.limit is not None else total  # limit=all: one page holding everything
+    pages = math.ceil(total / limit) if limit else 0
     ctx.data = {
         "total": total,
         "results": len(rows),
@@ -190,8 +191,12 @@ def _one_where(ctx: RequestContext, info: ModelInfo, q: ListQuery) -> Any:
 async def find_one(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
-    where = _one_where(ctx, info, q)
-    row = await repo.find_one(await ctx.connection(), info, where, q.fields, q.includes, ctx.runtime.registry)
+    if repo.is_plain(info, q):  # no query: a prebuilt statement (repository._plain_statement)
+        value = repo.pk_value(info, _id(ctx))
+        row = await repo.find_by_pk(await ctx.connection(), info, value)
+    else:
+        where = _one_where(ctx, info, q)
+        row = await repo.find_one(await ctx.connection(), info, where, q.fields, q.includes, ctx.runtime.registry)
     if row is None:
         raise ArkosError(ErrorCode.NOT_FOUND, _not_found(info, _id(ctx)))
     ctx.data = {"data": row}

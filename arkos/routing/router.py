@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.params import Depends as DependsParam
 
@@ -14,7 +13,7 @@ from arkos.context import RequestContext
 from arkos.db_errors import is_db_error, translate_db_error
 from arkos.errors import ArkosError, ErrorCode
 from arkos.routing.options import Requirement, normalize_rule, resolve_authentication
-from arkos.routing.validation import check_spec, validate_input
+from arkos.routing.validation import check_spec, validate_request
 
 _USER_STATE = "arkos_user"
 
@@ -81,29 +80,16 @@ def _rate_limiter(value: object, scope: str) -> Callable[..., Any]:
         if limiter is not None:
             response.headers.update(await limiter.hit(limit, request.scope))
 
+    rate_limit.arkos_rate_limit = limit  # type: ignore[attr-defined]  # documented by arkos.openapi
     return rate_limit
 
 
 def _validator(spec: Mapping[str, Any]) -> Callable[..., Any]:
     async def validate(request: Request) -> None:
-        validated: dict[str, Any] = {}
-        if "body" in spec:
-            raw = await request.body()
-            body = None
-            if raw:
-                try:
-                    body = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    raise ArkosError(ErrorCode.INVALID_BODY, "The request body is not valid JSON") from None
-            validated["body"] = validate_input(spec, "body", body, present=bool(raw))
-        if "query" in spec:
-            query = dict(request.query_params)
-            validated["query"] = validate_input(spec, "query", query, present=bool(query))
-        if "params" in spec:
-            params = dict(request.path_params)
-            validated["params"] = validate_input(spec, "params", params, present=bool(params))
-        request.state.validated = validated
+        max_bytes = request.app.state.arkos.config.max_body_bytes
+        request.state.validated = await validate_request(request, spec, max_bytes)
 
+    validate.arkos_validation = spec  # type: ignore[attr-defined]  # documented by arkos.openapi
     return validate
 
 
@@ -131,10 +117,12 @@ class ArkosRouter(APIRouter):
         stages: list[Any] = []
         if requirement is not None:
             stages.append(Depends(_guard(requirement)))
-        if rate_limit is not None:
-            stages.append(Depends(_rate_limiter(rate_limit, f"{path}")))
-        if validation is not None:
-            stages.append(Depends(_validator(check_spec(validation, path))))
+        methods = sorted(kwargs.get("methods") or ("GET",))
+        if rate_limit is not None:  # one counter per route (method and path), shared by every worker
+            stages.append(Depends(_rate_limiter(rate_limit, f"route:{','.join(methods)} {self.prefix}{path}")))
+        spec = check_spec(validation, path) if validation is not None else None
+        if spec is not None:
+            stages.append(Depends(_validator(spec)))
         if stages:
             kwargs["dependencies"] = stages + list(kwargs.pop("dependencies", None) or [])
         if requirement is not None:

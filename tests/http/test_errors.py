@@ -10,7 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import client_for, make_user
-from tests.http.crud_helpers import bearer, admin, admin_user, assert_error, create, unique_package, write_package
+from tests.http.crud_helpers import (
+    admin,
+    admin_user,
+    assert_error,
+    bearer,
+    create,
+    unique_package,
+    write_package,
+)
 
 __all__ = ["admin", "admin_user"]  # fixtures
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 import arkos
 from tests.conftest import client_for, make_user
-from tests.http.crud_helpers import bearer, assert_error, create, unique_package, write_package
+from tests.http.crud_helpers import assert_error, bearer, create, unique_package, write_package
 
 Project = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
 
