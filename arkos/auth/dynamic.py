@@ -98,7 +98,7 @@ class DynamicPermissions:
         self.models = models
         self.engine = engine
         self.cache = cache
-        self.kinds = {m: getattr(m, "__arkos_kind__") for m in models.all()}
+        self.kinds = {m: m.__arkos_kind__ for m in models.all()}
         perm = models.AuthPermission.__table__  # type: ignore[attr-defined]
         role_perm = models.AuthRolePermission.__table__  # type: ignore[attr-defined]
         user_role = models.UserRole.__table__  # type: ignore[attr-defined]

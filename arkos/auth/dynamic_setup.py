@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from arkos.auth.dynamic import DynamicPermissions, PermissionCache
-from arkos.auth.invalidation import InvalidationChannel, LocalChannel, PostgresChannel, RedisChannel, asyncpg_dsn
+from arkos.auth.invalidation import (
+    InvalidationChannel,
+    LocalChannel,
+    PostgresChannel,
+    RedisChannel,
+    asyncpg_dsn,
+)
 from arkos.auth.permission_models import Effect, PermissionModels
 from arkos.context import RequestContext
 from arkos.crud.repository import pk_condition

@@ -81,7 +81,7 @@ class _ListeningChannel:
                 raise ConnectionError("listener stopped")
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the listener is down: stop trusting the cache, then retry
+            except Exception as exc:  # noqa: BLE001 - any failure: stop trusting the cache, then retry
                 reason = f"{type(self).__name__} listener failed: {type(exc).__name__}: {exc}"
                 if self.cache.enabled:
                     self.cache.disable(reason)  # logs it

@@ -50,7 +50,7 @@ def _execute(work: Callable[[Runtime, PermissionModels], Awaitable[T]], *, needs
             result = await work(runtime, models)
             try:
                 await publish_change(runtime)
-            except Exception as exc:  # the change is saved; only the running servers' caches lag
+            except Exception as exc:  # noqa: BLE001 - the change is saved; only the servers' caches lag
                 return result, f"{type(exc).__name__}: {exc}"
             return result, None
         finally:

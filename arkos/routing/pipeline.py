@@ -79,7 +79,11 @@ async def _fail(route: CompiledRoute, ctx: RequestContext, error: ArkosError) ->
         except ArkosError as replacement:  # an error interceptor replaces the error by raising
             ctx.error = replacement
             break
-    return error_response(ctx.error, debug=ctx.runtime.config.is_development)
+    response = error_response(ctx.error, debug=ctx.runtime.config.is_development)
+    for name in ("RateLimit", "RateLimit-Policy"):  # a counted request says what is left, even when it fails
+        if name in ctx.headers and name not in response.headers:
+            response.headers[name] = ctx.headers[name]
+    return response
 
 
 async def _discard(ctx: RequestContext) -> None:

@@ -66,7 +66,7 @@ def too_large(max_bytes: int) -> ArkosError:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The raw body, refused with 413 as soon as it is known to be over `max_bytes` (declared or streamed)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)
     raw = bytearray()
     async for chunk in request.stream():
@@ -119,7 +119,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             await error_response(too_large(self.max_bytes), debug=self.debug)(scope, receive, send)
             return
         received = 0

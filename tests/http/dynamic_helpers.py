@@ -14,7 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -91,6 +91,7 @@ def dynamic_options(database: dict[str, Any]) -> dict[str, Any]:
         "package": PACKAGE,
         "database": database,
         "authentication": {"mode": "dynamic", "jwt": {"secret": JWT_SECRET}, "bcrypt_rounds": 4},
+        "rate_limit": {"enabled": False},  # the tests log in far more often than people do
     }
 
 
@@ -166,7 +167,7 @@ class StatementCounter:
     def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)
 
-    def __enter__(self) -> StatementCounter:
+    def __enter__(self) -> Self:
         sa.event.listen(self.engine, "before_cursor_execute", self._on_execute)
         return self
 
@@ -296,7 +297,7 @@ class PrivateRedis:
             self.process.wait(timeout=5)
             self.process = None
 
-    def __enter__(self) -> PrivateRedis:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -1,7 +1,6 @@
 """Custom note routes: one guarded by a "*" rule, one reporting the `can_*` checks."""
 
 from arkos import ArkosRouter, CurrentUser
-
 from tests.dynamic_sample.modules.note.policy import note_policy
 
 router = ArkosRouter()
