@@ -6,7 +6,7 @@ The base test options switch rate limits off; every test here switches them back
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -330,8 +330,3 @@ def admin_headers_for() -> Callable[[FastAPI, httpx.AsyncClient], Awaitable[dict
         return await bearer(client, "root")
 
     return make
-
-
-@pytest.fixture(autouse=True)
-async def _no_leftover_clients() -> AsyncIterator[None]:
-    yield

@@ -113,7 +113,8 @@ def servers(tmp_path: Path, schema: str, count: int = 2, **env: str) -> Iterator
                     cwd=REPO, env=base, stdout=sink, stderr=subprocess.STDOUT)
             started.append(Server(port, process, log))
         for server in started:
-            wait_for(lambda s=server: ready(s), 20, f"uvicorn on {server.port} did not start", server)
+            # Generous: under a loaded CI machine, importing the app alone can take seconds.
+            wait_for(lambda s=server: ready(s), 45, f"uvicorn on {server.port} did not start", server)
             wait_for(lambda s=server: cache_enabled(s), 10, "the permission cache never got enabled", server)
         yield started
     finally:

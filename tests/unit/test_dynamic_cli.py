@@ -72,7 +72,8 @@ import os
 
 from arkos import define_config
 
-config = define_config(package="{package}", authentication={{"mode": os.environ.get("AUTH_MODE", "static")}})
+config = define_config(package="{package}",
+                       authentication={{"mode": os.environ.get("AUTH_MODE", "static"), "bcrypt_rounds": 4}})
 '''
 TABLES = ("auth_role", "auth_permission", "auth_role_permission", "user_role", "user_permission")
 
