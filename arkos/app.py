@@ -21,7 +21,7 @@ from arkos.auth.revocation import DatabaseRevocations, RedisRevocations, Revocat
 from arkos.auth.routes import AUTH_OPERATION_NAMES, AUTH_OPERATIONS, AuthRoutes
 from arkos.auth.service import AuthService
 from arkos.auth.tokens import TokenService
-from arkos.config import ArkosConfig, ConfigError, define_config, load_project_config
+from arkos.config import MIN_SECRET_BYTES, ArkosConfig, ConfigError, define_config, load_project_config
 from arkos.crud.fields import ModelInfo, build_model_info
 from arkos.crud.operations import HANDLERS, OPERATION_NAMES, OPERATIONS, make_validator
 from arkos.db import Database
@@ -117,6 +117,10 @@ def init(
     user_info = _user_model(cfg, registry)
     redis = _redis_client(cfg.redis_url) if cfg.redis_url else None
     tokens = TokenService(cfg.authentication.jwt)
+    secret = cfg.authentication.jwt.secret
+    if cfg.authentication.is_active and secret and len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+        logger.warning("JWT_SECRET is shorter than %d bytes: fine for a try-out, refused in production",
+                       MIN_SECRET_BYTES)
     if cfg.authentication.is_active and not tokens.has_secret:
         logger.warning("No JWT secret configured (JWT_SECRET): logins will answer 500 MissingJwtSecret. "
                        "Set JWT_SECRET in .env for development; production refuses to start without it.")

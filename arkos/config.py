@@ -23,6 +23,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+MIN_SECRET_BYTES = 32
+
+
 class ConfigError(ValueError):
     """A configuration mistake found at startup; its message names the key and what is allowed."""
 
@@ -315,6 +318,13 @@ class ArkosConfig(_Frozen):
             raise ValueError(
                 "authentication.jwt.secret (env JWT_SECRET) is required in production: "
                 "set JWT_SECRET to a long random string"
+            )
+        secret = auth.jwt.secret.get_secret_value() if auth.jwt.secret else ""
+        if self.is_production and auth.is_active and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"authentication.jwt.secret (env JWT_SECRET) must be at least {MIN_SECRET_BYTES} bytes in "
+                "production (HS256 needs a key as long as its hash); generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         if self.cookie_same_site == "none" and not self.cookie_secure:
             raise ValueError(

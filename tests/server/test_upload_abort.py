@@ -74,6 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)])}
     for name in ("ARKOS_ENV", "DATABASE_URL", "JWT_SECRET", "ARKOS_CONFIG"):
         env.pop(name, None)
+    log_file = (root / "server.log").open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -89,19 +90,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         ],
         cwd=root,
         env=env,
-        stdout=subprocess.PIPE,
+        # A file, not a pipe: an undrained pipe can block the server, and reading it can block the test.
+        stdout=log_file,
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=1).read()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode() if process.stdout else ""
-                    pytest.fail(f"uvicorn did not start: {output}")
+                    process.kill()
+                    process.wait()
+                    pytest.fail(f"uvicorn did not start: {(root / 'server.log').read_text()}")
                 time.sleep(0.1)
         yield port, root / "uploads"
     finally:
@@ -111,6 +114,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log_file.close()
 
 
 def request_head(path: str, port: int, length: int) -> bytes:
