@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,22 @@ DEMO_PASSWORD = "Demo-Passw0rd"
 DEMO_USERS = (("admin", True, "Admin"), ("editor", False, "Editor"), ("reader", False, "User"))
 
 
+@contextmanager
+def demo_on_path() -> Iterator[None]:
+    """examples/blog importable (the `blog` package) only while the app is built.
+
+    Left on sys.path, its `arkos_config.py` would become the project config of every later
+    `arkos.init()` in the same process.
+    """
+    sys.path.insert(0, str(DEMO_ROOT))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(DEMO_ROOT))
+
+
 def demo_config() -> ArkosConfig:
     """examples/blog/arkos_config.py, loaded under a private name (never the shared `arkos_config`)."""
-    if str(DEMO_ROOT) not in sys.path:
-        sys.path.insert(0, str(DEMO_ROOT))
     spec = importlib.util.spec_from_file_location(f"_demo_config_{uuid.uuid4().hex[:8]}",
                                                   DEMO_ROOT / "arkos_config.py")
     assert spec is not None and spec.loader is not None
@@ -45,12 +59,13 @@ def build_demo_app(db_path: Path, **overrides: Any) -> FastAPI:
         "rate_limit": {"enabled": False},
         "file_upload": {"base_upload_dir": str(db_path.parent / "uploads")},
     }, overrides)
-    return arkos.init(demo_config(), env_file=None, **options)
+    with demo_on_path():
+        return arkos.init(demo_config(), env_file=None, **options)
 
 
 async def seed_demo(app: FastAPI, posts: int = 6) -> dict[str, dict[str, Any]]:
     """What examples/blog/seed.py does: the tables, three users and a few posts by the editor."""
-    from blog.models import Base, Post
+    from blog.models import Base, Post  # imported by build_demo_app
 
     runtime = app.state.arkos
     async with runtime.database.engine.begin() as conn:
