@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 import bcrypt
 
@@ -17,17 +19,20 @@ class PasswordHasher:
 
     def __init__(self, rounds: int) -> None:
         self.rounds = rounds
+        # bcrypt releases the GIL: one check per core is full speed; more only lengthens every login.
+        self._limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
         self._dummy = bcrypt.hashpw(b"arkos-dummy-password", bcrypt.gensalt(rounds))
 
     async def hash(self, plain: str) -> str:
-        hashed = await anyio.to_thread.run_sync(bcrypt.hashpw, plain.encode(), bcrypt.gensalt(self.rounds))
+        hashed = await anyio.to_thread.run_sync(bcrypt.hashpw, plain.encode(), bcrypt.gensalt(self.rounds),
+                                              limiter=self._limiter)
         return hashed.decode()
 
     async def verify(self, plain: str, hashed: str | None) -> bool:
         """Check a password; with no hash (unknown user) it still spends one bcrypt check, then fails."""
         target = hashed.encode() if hashed else self._dummy
         try:
-            ok = await anyio.to_thread.run_sync(bcrypt.checkpw, plain.encode(), target)
+            ok = await anyio.to_thread.run_sync(bcrypt.checkpw, plain.encode(), target, limiter=self._limiter)
         except ValueError:  # a malformed stored hash is a failed check, never a 500
             return False
         return ok and hashed is not None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from arkos.context import RequestContext
 from arkos.crud import repository as repo
@@ -51,10 +51,13 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
     raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > max_bytes:
-            raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
+    try:
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > max_bytes:
+                raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
+    except ClientDisconnect:  # nobody is left to answer; not a server error
+        raise ArkosError(ErrorCode.INVALID_BODY, "The client disconnected before sending the whole body") from None
     if not raw:
         raise ArkosError(ErrorCode.INVALID_BODY, "The request body is empty; send JSON")
     try:
