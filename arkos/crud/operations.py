@@ -48,7 +48,7 @@ OPERATION_NAMES = tuple(op.name for op in OPERATIONS)
 async def read_json(request: Request, max_bytes: int) -> Any:
     """Parse the body as JSON, refusing oversized and malformed bodies with a 4xx."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise ArkosError(ErrorCode.PAYLOAD_TOO_LARGE, f"Request body is larger than {max_bytes} bytes")
     raw = bytearray()
     try:
