@@ -376,7 +376,7 @@ def _env_value(name: str, raw: str) -> object:
         if lowered not in {"true", "false", "1", "0"}:
             raise ConfigError(f"{name}: must be true or false; got {raw!r}")
         return lowered in {"true", "1"}
-    if name == "JWT_EXPIRES_IN" and raw.strip().isdigit():
+    if name == "JWT_EXPIRES_IN" and raw.strip().isascii() and raw.strip().isdigit():
         return int(raw)
     return raw
 
