@@ -83,10 +83,10 @@ async def assign(conn: AsyncConnection, runtime: Runtime, models: PermissionMode
     """Give the user (username, or id) the role; False when it already had it."""
     user_id = await find_user(conn, runtime, username)
     if user_id is None:
-        raise LookupError(f"no user named {username!r}")
+        raise LookupError(f"No user named {username!r}")
     role_id = await find_role(conn, models, role)
     if role_id is None:
-        raise LookupError(f"no role named {role!r}: create it with `arkos roles create {role}`")
+        raise LookupError(f"No role named {role!r}: create it with `arkos roles create {role}`")
     _, created = await _get_or_create(conn, _table(models.UserRole), {"user_id": user_id, "role_id": role_id})
     return created
 

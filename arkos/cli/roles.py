@@ -175,11 +175,15 @@ def migrate_to_dynamic() -> None:
     """
     from arkos.auth.dynamic_admin import migrate_to_dynamic as migrate
 
+    modes: list[str | None] = []
+
     async def work(runtime: Runtime, _models: PermissionModels) -> dict[str, int]:
+        modes.append(runtime.config.authentication.mode)
         return await migrate(runtime, publish=False)
 
     counts = _execute(work, needs_users=True)
     console().print(f"[green]Migrated[/green]: {counts['roles']} role(s), {counts['grants']} grant(s) and "
                     f"{counts['assignments']} user-role assignment(s) created")
-    console().print('Next: set authentication.mode = "dynamic" in the arkos config. Rules written as "*" '
-                    "keep allowing any logged-in user; every other permission now comes from the database.")
+    if modes and modes[0] != "dynamic":
+        console().print('Next: set authentication.mode = "dynamic" in the arkos config. Rules written as "*" '
+                        "keep allowing any logged-in user; every other permission comes from the database.")

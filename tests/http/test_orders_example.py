@@ -5,6 +5,7 @@ conftest holds only the sample project's tables)."""
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,18 @@ from arkos.users import create_user
 from tests.conftest import JWT_SECRET, PASSWORD, PG_URL, client_for, login
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "orders"
+
+
+def example_config() -> arkos.ArkosConfig:
+    """examples/orders/arkos_config.py under a private name: imported as `arkos_config`, it would stay in
+    sys.modules and become the project config of every later `arkos.init()` in this process."""
+    spec = importlib.util.spec_from_file_location(f"_orders_config_{uuid.uuid4().hex[:8]}",
+                                                  EXAMPLE / "arkos_config.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert isinstance(module.config, arkos.ArkosConfig)
+    return module.config
 
 
 async def _pg_execute(statement: str) -> None:
@@ -42,8 +55,10 @@ async def orders_app(backend: str, database_options: dict[str, Any],
         schema = f"orders_{uuid.uuid4().hex[:12]}"
         await _pg_execute(f'CREATE SCHEMA "{schema}"')
         database["schema_name"] = schema
-    app = arkos.init(package="orders", models="orders.models:Base", database=database, env_file=None,
-                     authentication={"mode": "static", "bcrypt_rounds": 4, "jwt": {"secret": JWT_SECRET}})
+    config = example_config()
+    assert (config.package, config.authentication.mode) == ("orders", "static")
+    app = arkos.init(config, models="orders.models:Base", database=database, env_file=None,
+                     authentication={"bcrypt_rounds": 4, "jwt": {"secret": JWT_SECRET}})
     from orders.models import Base
 
     try:
