@@ -133,15 +133,19 @@ class AuthService:
         if not allowed:
             meta: dict[str, Any] = {}
             if self.config.is_development:
-                meta["explain"] = {
-                    "resource": requirement.resource,
-                    "action": requirement.action,
-                    "mode": self.mode,
-                    "ruleRoles": list(requirement.rule.roles),
-                    "userRoles": list(user.roles),
-                    "decidedBy": decided_by,
-                }
+                meta["explain"] = self.explain(user, requirement, decided_by)
             raise ArkosError(ErrorCode.NOT_ENOUGH_PERMISSIONS, requirement.denial_message(), meta=meta)
+
+    def explain(self, user: Principal, requirement: Requirement, decided_by: str) -> dict[str, Any]:
+        """Why a decision went the way it did: a development 403's `meta.explain` and `arkos can`."""
+        return {
+            "resource": requirement.resource,
+            "action": requirement.action,
+            "mode": self.mode,
+            "ruleRoles": list(requirement.rule.roles),
+            "userRoles": list(user.roles),
+            "decidedBy": decided_by,
+        }
 
     async def decide(self, user: Principal, requirement: Requirement, conn: Any = None) -> tuple[bool, str]:
         """The static decision and why; dynamic mode (database permissions) is decided elsewhere."""
