@@ -204,6 +204,8 @@ def _lifespan(runtime: Runtime) -> Any:
             if runtime.permission_channel is not None:
                 await runtime.permission_channel.stop()
             await runtime.database.dispose()
+            if runtime.limiter is not None:
+                await runtime.limiter.close()
             if runtime.redis is not None:
                 await runtime.redis.aclose()
 

@@ -117,6 +117,12 @@ class RateLimiter:
             storage = MemoryStorage()
         return cls(storage, ClientAddress(trusted_proxies))
 
+    async def close(self) -> None:
+        """Release the Redis connection `limits` opened (it has no close of its own)."""
+        client = getattr(getattr(self.strategy.storage, "bridge", None), "storage", None)
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
+
     async def hit(self, limits: Limits, scope: Scope) -> dict[str, str]:
         """Count one request against each limit in turn; over one, raise 429 with the RateLimit headers.
 
