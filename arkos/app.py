@@ -320,6 +320,7 @@ def _mount_auth_routes(app: FastAPI, runtime: Runtime) -> None:
             operation=op.name,
             options=options,
             handler=handlers.handlers[op.name],
+            validate=handlers.read_body if op.method in {"POST", "PATCH"} and op.name != "logout" else None,
             interceptors=load_interceptors(module.interceptors if module else None, op.name,
                                            "modules/auth/interceptors.py"),
             model=runtime.auth.user_info,

@@ -72,11 +72,17 @@ class AuthRoutes:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    async def _body(self, ctx: RequestContext) -> dict[str, Any]:
+    async def read_body(self, ctx: RequestContext) -> None:
+        """The validate stage of the auth routes that take a body: before-interceptors then see `ctx.body`."""
         body = await read_json(ctx.request, self.runtime.config.max_body_bytes)
         if not isinstance(body, dict):
             raise ArkosError(ErrorCode.INVALID_BODY, "The request body must be a JSON object")
-        return body
+        ctx.body = body
+
+    async def _body(self, ctx: RequestContext) -> dict[str, Any]:
+        if not isinstance(ctx.body, dict):
+            await self.read_body(ctx)
+        return ctx.body
 
     def _me(self, ctx: RequestContext) -> sa.ColumnElement[bool]:
         assert ctx.user is not None

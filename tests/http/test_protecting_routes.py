@@ -352,3 +352,27 @@ async def test_auth_interceptors_change_login_data_and_refuse_signup(app_factory
         refused = await client.post("/api/auth/signup", json={"username": "bob", "password": PASSWORD})
         assert_error(refused, 403, "SignupClosed", "Signups are closed for now")
     assert await user_count(app, "bob") == 0
+
+
+BODY_INTERCEPTORS = """
+async def before_signup(ctx):
+    # The body is parsed before the before-interceptors run, so they can read and change it.
+    ctx.body["nickname"] = ctx.body["username"].upper()
+
+
+async def before_login(ctx):
+    ctx.body["username"] = ctx.body["username"].strip().lower()
+"""
+
+
+async def test_auth_before_interceptors_see_and_change_the_body(app_factory: AppFactory, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    app = await project_app(app_factory, tmp_path, monkeypatch,
+                            {"modules/auth/interceptors.py": BODY_INTERCEPTORS})
+    async with client_for(app) as client:
+        created = await client.post("/api/auth/signup", json={"username": "zoe", "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        assert created.json()["data"]["nickname"] == "ZOE"
+        logged_in = await client.post("/api/auth/login", json={"username": "  ZOE ", "password": PASSWORD})
+        assert logged_in.status_code == 200, logged_in.text
+        assert "accessToken" in logged_in.json()
