@@ -10,7 +10,7 @@ options = {
     "package": "arkos_auth_bench",
     "database": {"url": os.environ.get("DATABASE_URL", "sqlite+aiosqlite:///./auth.db")},
     "authentication": {
-        "mode": "static",
+        "mode": os.environ.get("AUTH_MODE", "static"),
         "jwt": {"secret": os.environ.get("JWT_SECRET", "bench-secret-not-for-production-0123456789abcdef"),
                 "expires_in": "1h"},
         "bcrypt_rounds": 10,

@@ -33,6 +33,22 @@ async def main() -> None:
         for model in (Post, OpenPost):
             await conn.execute(sa.insert(model.__table__), posts)
     await engine.dispose()
+    if os.environ.get("AUTH_MODE") == "dynamic":
+        await seed_dynamic()
+
+
+async def seed_dynamic() -> None:
+    """Roles and grants mirroring the static policy, and each user's role (what `arkos migrate-to-dynamic` does)."""
+    from arkos.auth.dynamic_admin import migrate_to_dynamic
+
+    os.environ.setdefault("JWT_SECRET", "bench-secret-not-for-production-0123456789abcdef")
+    from app import app
+
+    runtime = app.state.arkos
+    try:
+        print("dynamic mode:", await migrate_to_dynamic(runtime))
+    finally:
+        await runtime.database.dispose()
 
 
 if __name__ == "__main__":

@@ -48,3 +48,9 @@ class Post(_PostColumns, Base):
 
 class OpenPost(_PostColumns, Base):
     __tablename__ = "open_post"
+
+
+# Dynamic mode's tables (bench/dynamic_vs_static.py runs this app with AUTH_MODE=dynamic too).
+AuthRole, AuthPermission, AuthRolePermission, UserRole_, UserPermission = arkos.define_permission_models(
+    Base, user_model=User
+).all()
