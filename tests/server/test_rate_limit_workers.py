@@ -6,17 +6,16 @@ would be. They only share REDIS_URL and `redis_prefix`.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.server.uvicorn_process import uvicorn_process
 
 pytestmark = [pytest.mark.server, pytest.mark.redis]
 
@@ -39,26 +38,6 @@ APP_MODULE = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/api/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"uvicorn did not become ready within 30 s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def workers(tmp_path: Path, redis_url: tuple[str, str]) -> Iterator[list[str]]:
     url, prefix = redis_url
@@ -78,31 +57,10 @@ def workers(tmp_path: Path, redis_url: tuple[str, str]) -> Iterator[list[str]]:
     (tmp_path / "workers_app.py").write_text(textwrap.dedent(APP_MODULE.format(options=options)))
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "ARKOS_", "DATABASE_URL"))}
     environment.update(REDIS_URL=url, PYTHONPATH=f"{tmp_path}:{REPO_ROOT}")
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
-    try:
-        for n in range(2):
-            port = free_port()
-            log = tmp_path / f"uvicorn-{n}.log"
-            with log.open("wb") as out:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", "workers_app:app", "--host", "127.0.0.1", "--port", str(port),
-                     "--app-dir", str(tmp_path), "--log-level", "warning"],
-                    cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=environment,
-                )
-            processes.append(process)
-            urls.append(f"http://127.0.0.1:{port}")
-            wait_until_ready(process, urls[-1], log)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(uvicorn_process("workers_app:app", tmp_path, environment,
+                                                   log=tmp_path / f"uvicorn-{n}.log"))
+               for n in range(2)]
 
 
 def test_two_workers_share_one_limit_through_redis(workers: list[str]) -> None:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pytest
 import arkos
 from arkos.users import create_user
 from tests.sample.models import Base
+from tests.server.uvicorn_process import uvicorn_process
 
 pytestmark = pytest.mark.server
 
@@ -53,52 +50,15 @@ async def seed(options: dict[str, object]) -> None:
         await runtime.database.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/api", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"uvicorn did not become ready within 30 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp_path = tmp_path_factory.mktemp("server")
     options = app_options(tmp_path / "server.db")
     asyncio.run(seed(options))
     (tmp_path / "server_app.py").write_text(textwrap.dedent(APP_MODULE.format(options=options)))
-    port = free_port()
-    log = tmp_path / "uvicorn.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "server_app:app", "--host", "127.0.0.1", "--port", str(port),
-             "--app-dir", str(tmp_path), "--log-level", "warning"],
-            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-            env={**_environment(), "PYTHONPATH": f"{tmp_path}:{REPO_ROOT}"},
-        )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_ready(process, base_url, log)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    env = {**_environment(), "PYTHONPATH": f"{tmp_path}:{REPO_ROOT}"}
+    with uvicorn_process("server_app:app", tmp_path, env, log=tmp_path / "uvicorn.log", ready_path="/api") as url:
+        yield url
 
 
 def _environment() -> dict[str, str]:
