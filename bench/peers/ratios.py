@@ -83,7 +83,7 @@ def cpu_table(path: str, ours: str, ref: str) -> None:
         return statistics.median(per[(peer, kind)]) if per.get((peer, kind)) else None
 
     hello = med("hello-starlette", "hello")
-    print(f"\nServer CPU per request, ms (median over rounds; all threads of the server process)\n")
+    print("\nServer CPU per request, ms (median over rounds; all threads of the server process)\n")
     print(f"| kind | {ours} | {ref} | drf | {ref} ÷ {ours} (capacity ratio) | target | met |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for kind in KINDS:
