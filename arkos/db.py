@@ -35,7 +35,8 @@ class Database:
 
     def _create_engine(self) -> AsyncEngine:
         cfg = self.config
-        kwargs: dict[str, Any] = {"echo": cfg.echo}
+        # Statement parameters (password hashes, tokens) never appear in error messages or logs.
+        kwargs: dict[str, Any] = {"echo": cfg.echo, "hide_parameters": True}
         if self.is_sqlite:
             if ":memory:" in cfg.url or cfg.url.endswith("://"):
                 kwargs["poolclass"] = NullPool
