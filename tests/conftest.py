@@ -50,8 +50,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- PostgreSQL: one schema per test session (per xdist worker) ---------------------------------------
 
 
-async def _pg_admin(statements: list[str]) -> None:
-    engine = create_async_engine(PG_URL)
+async def pg_execute(statements: list[str], schema: str | None = None) -> None:
+    """Run SQL on the test PostgreSQL, inside `schema` when given (shared by every module that needs its own)."""
+    args = {"connect_args": {"server_settings": {"search_path": schema}}} if schema else {}
+    engine = create_async_engine(PG_URL, **args)
     try:
         async with engine.begin() as conn:
             for statement in statements:
@@ -60,12 +62,12 @@ async def _pg_admin(statements: list[str]) -> None:
         await engine.dispose()
 
 
-async def _pg_create_tables(schema: str) -> None:
+async def pg_create_tables(schema: str, *metadatas: sa.MetaData) -> None:
     engine = create_async_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.run_sync(arkos.arkos_metadata.create_all)
+            for metadata in metadatas:
+                await conn.run_sync(metadata.create_all)
     finally:
         await engine.dispose()
 
@@ -74,16 +76,16 @@ async def _pg_create_tables(schema: str) -> None:
 def pg_schema() -> Iterator[str | None]:
     schema = f"test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_pg_admin([f'CREATE SCHEMA "{schema}"']))
+        asyncio.run(pg_execute([f'CREATE SCHEMA "{schema}"']))
     except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
         yield None
         _ = exc
         return
     try:
-        asyncio.run(_pg_create_tables(schema))
+        asyncio.run(pg_create_tables(schema, Base.metadata, arkos.arkos_metadata))
         yield schema
     finally:
-        asyncio.run(_pg_admin([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
+        asyncio.run(pg_execute([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE']))
 
 
 def _all_tables() -> list[str]:

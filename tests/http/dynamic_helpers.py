@@ -20,14 +20,21 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import arkos
 from arkos.auth import dynamic_admin
 from arkos.auth.permission_models import Effect
 from arkos.config import deep_merge
 from arkos.users import create_user
-from tests.conftest import JWT_SECRET, PASSWORD, PG_URL, login, service_unavailable
+from tests.conftest import (
+    JWT_SECRET,
+    PASSWORD,
+    PG_URL,
+    login,
+    pg_create_tables,
+    pg_execute,
+    service_unavailable,
+)
 from tests.dynamic_sample.models import Base
 
 PACKAGE = "tests.dynamic_sample"
@@ -36,26 +43,12 @@ PACKAGE = "tests.dynamic_sample"
 # -- PostgreSQL: a schema of our own (per xdist worker), dropped at the end ----------------------------
 
 
-async def pg_run(statements: list[str], schema: str | None = None) -> None:
-    args = {"connect_args": {"server_settings": {"search_path": schema}}} if schema else {}
-    engine = create_async_engine(PG_URL, **args)
-    try:
-        async with engine.begin() as conn:
-            for statement in statements:
-                await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
+pg_run = pg_execute  # the server tests import it under this name
 
 
 async def pg_create_schema(schema: str) -> None:
-    await pg_run([f'CREATE SCHEMA "{schema}"'])
-    engine = create_async_engine(PG_URL, connect_args={"server_settings": {"search_path": schema}})
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-            await conn.run_sync(arkos.arkos_metadata.create_all)
-    finally:
-        await engine.dispose()
+    await pg_execute([f'CREATE SCHEMA "{schema}"'])
+    await pg_create_tables(schema, Base.metadata, arkos.arkos_metadata)
 
 
 async def pg_drop_schema(schema: str) -> None:

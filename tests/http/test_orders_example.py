@@ -13,13 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import arkos
 from arkos.users import create_user
-from tests.conftest import JWT_SECRET, PASSWORD, PG_URL, client_for, login
+from tests.conftest import JWT_SECRET, PASSWORD, client_for, login, pg_execute
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "orders"
 
@@ -36,15 +34,6 @@ def example_config() -> arkos.ArkosConfig:
     return module.config
 
 
-async def _pg_execute(statement: str) -> None:
-    engine = create_async_engine(PG_URL)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def orders_app(backend: str, database_options: dict[str, Any],
                      monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
@@ -53,7 +42,7 @@ async def orders_app(backend: str, database_options: dict[str, Any],
     database = dict(database_options)
     if backend == "postgresql":
         schema = f"orders_{uuid.uuid4().hex[:12]}"
-        await _pg_execute(f'CREATE SCHEMA "{schema}"')
+        await pg_execute([f'CREATE SCHEMA "{schema}"'])
         database["schema_name"] = schema
     config = example_config()
     assert (config.package, config.authentication.mode) == ("orders", "static")
@@ -68,7 +57,7 @@ async def orders_app(backend: str, database_options: dict[str, Any],
     finally:
         await app.state.arkos.database.dispose()
         if schema is not None:
-            await _pg_execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            await pg_execute([f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'])
 
 
 @pytest.fixture
