@@ -131,6 +131,8 @@ class AuthenticationConfig(_Frozen):
 class DatabaseConfig(_Frozen):
     url: str = Field("sqlite+aiosqlite:///./arkos.db", description="SQLAlchemy async URL (DATABASE_URL)")
     echo: bool = False
+    sqlite_read_lane: bool = Field(
+        True, description="SQLite: run arkos's prebuilt hot reads on plain sqlite3 (see arkos/readlane.py)")
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
     pool_timeout_seconds: float = Field(10.0, gt=0)

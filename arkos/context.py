@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from arkos.auth.principal import Principal
     from arkos.crud.fields import ModelInfo
     from arkos.errors import ArkosError
+    from arkos.readlane import ReadLane
 
 
 @dataclass(slots=True, eq=False)
@@ -49,6 +50,14 @@ class RequestContext:
         if self._connection is None:
             self._connection = await self.runtime.database.engine.connect()
         return self._connection
+
+    def read_lane(self) -> ReadLane | None:
+        """SQLite's read lane while the request has opened no connection (nothing of its own uncommitted)."""
+        return self.runtime.database.read_lane if self._connection is None else None
+
+    async def reader(self) -> AsyncConnection | ReadLane:
+        """Where a prebuilt read runs: the read lane when there is one, else the request's connection."""
+        return self.read_lane() or await self.connection()
 
     async def finish(self, *, commit: bool) -> None:
         conn, self._connection = self._connection, None

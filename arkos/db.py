@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from arkos.config import DatabaseConfig
+from arkos.readlane import ReadLane, lane_for
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -32,6 +33,11 @@ class Database:
         self.is_sqlite = config.url.startswith("sqlite")
         self.is_postgresql = config.url.startswith("postgresql")
         self.engine: AsyncEngine = self._create_engine()
+        # Off with `echo`: someone reading the SQL log should see every statement.
+        self.read_lane: ReadLane | None = (
+            lane_for(config.url, self.engine.dialect, self.engine.url.database)
+            if config.sqlite_read_lane and not config.echo else None
+        )
 
     def _create_engine(self) -> AsyncEngine:
         cfg = self.config
@@ -67,4 +73,6 @@ class Database:
             await conn.run_sync(metadata.create_all)
 
     async def dispose(self) -> None:
+        if self.read_lane is not None:
+            self.read_lane.close()
         await self.engine.dispose()

@@ -78,8 +78,14 @@ class AuthService:
             user_id = info.primary_key.coerce(claims.user_id)
         except ValueError:
             raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN) from None
-        conn = await ctx.connection()
-        row = (await conn.execute(self._statement, {"uid": user_id, "jti": claims.token_id})).first()
+        params = {"uid": user_id, "jti": claims.token_id}
+        lane = ctx.read_lane()
+        if lane is not None:
+            # The user and revocation rows cannot have changed if nothing was committed since the last
+            # read (any process): the states of DECISIONS 3 are still checked on every request, below.
+            row = await lane.first(self._statement, params, while_unchanged=True)
+        else:
+            row = (await (await ctx.connection()).execute(self._statement, params)).first()
         if row is None:
             raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
         fields = dict(zip(self._keys, row))

@@ -165,7 +165,10 @@ async def _prepared(ctx: RequestContext, values: dict[str, Any], *, updating: bo
 async def find_many(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
-    total, rows = await repo.find_page(await ctx.connection(), info, q, ctx.runtime.registry)
+    if repo.is_plain_page(info, q):  # a prebuilt statement (repository._plain_statement)
+        total, rows = await repo.find_plain_page(await ctx.reader(), info, q)
+    else:
+        total, rows = await repo.find_page(await ctx.connection(), info, q, ctx.runtime.registry)
     limit = q.limit if q.limit is not None else total  # limit=all: one page holding everything
     pages = math.ceil(total / limit) if limit else 0
     ctx.data = {
@@ -196,7 +199,7 @@ async def find_one(ctx: RequestContext) -> None:
     assert info is not None and isinstance(q, ListQuery)
     if repo.is_plain(info, q):  # no query: a prebuilt statement (repository._plain_statement)
         value = repo.pk_value(info, _id(ctx))
-        row = await repo.find_by_pk(await ctx.connection(), info, value)
+        row = await repo.find_by_pk(await ctx.reader(), info, value)
     else:
         where = _one_where(ctx, info, q)
         row = await repo.find_one(await ctx.connection(), info, where, q.fields, q.includes, ctx.runtime.registry)

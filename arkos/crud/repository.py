@@ -13,8 +13,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from arkos.crud.fields import FieldInfo, ModelInfo, RelationInfo
 from arkos.crud.query import ListQuery
 from arkos.errors import ArkosError, ErrorCode
+from arkos.readlane import ReadLane
 
 Row = dict[str, Any]
+Reader = AsyncConnection | ReadLane  # where the prebuilt reads run (RequestContext.reader)
 Registry = Mapping[type, ModelInfo]
 _TOTAL = "__arkos_total__"
 
@@ -46,7 +48,9 @@ def _plain_statement(kind: str, info: ModelInfo) -> Any:
     entry = _PLAIN.get((kind, id(info)))
     if entry is None or entry[0] is not info:
         columns, _keys, _hidden = _columns(info, info.visible, ())
-        if kind == "page":
+        if kind == "count":
+            stmt = sa.select(sa.func.count()).select_from(info.table)
+        elif kind == "page":
             count = sa.select(sa.func.count()).select_from(info.table).correlate(None).scalar_subquery()
             stmt = (sa.select(*columns, count.label(_TOTAL)).select_from(info.table)
                     .order_by(info.primary_key.column.asc())
@@ -58,26 +62,35 @@ def _plain_statement(kind: str, info: ModelInfo) -> Any:
 
 
 def is_plain(info: ModelInfo, q: ListQuery) -> bool:
-    """No filter, search, field choice or include (the default order is checked by find_page)."""
+    """No filter, search, field choice or include."""
     return q.fields is info.visible and not q.includes and not q.conditions and q.search is None
 
 
-def _default_order(info: ModelInfo, q: ListQuery) -> bool:
-    return len(q.order_by) == 1 and q.order_by[0].compare(info.primary_key.column.asc())
+def is_plain_page(info: ModelInfo, q: ListQuery) -> bool:
+    """A plain query with a limit and the default order: `find_plain_page` answers it."""
+    return (q.limit is not None and is_plain(info, q) and len(q.order_by) == 1
+            and q.order_by[0].compare(info.primary_key.column.asc()))
+
+
+async def _all(reader: Reader, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    if isinstance(reader, ReadLane):
+        return await reader.all(stmt, params)
+    return (await reader.execute(stmt, params)).all()
+
+
+async def find_plain_page(reader: Reader, info: ModelInfo, q: ListQuery) -> tuple[int, list[Row]]:
+    result = await _all(reader, _plain_statement("page", info), {"_arkos_limit": q.limit, "_arkos_offset": q.offset})
+    if result:
+        total = result[0][-1]
+    elif q.page > 1:
+        total = (await _all(reader, _plain_statement("count", info), {}))[0][0]
+    else:
+        total = 0
+    keys = info.visible_keys
+    return total, [dict(zip(keys, row)) for row in result]
 
 
 async def find_page(conn: AsyncConnection, info: ModelInfo, q: ListQuery, registry: Registry) -> tuple[int, list[Row]]:
-    if q.limit is not None and is_plain(info, q) and _default_order(info, q):
-        stmt = _plain_statement("page", info)
-        result = (await conn.execute(stmt, {"_arkos_limit": q.limit, "_arkos_offset": q.offset})).all()
-        if result:
-            total = result[0][-1]
-        elif q.page > 1:
-            total = (await conn.execute(sa.select(sa.func.count()).select_from(info.table))).scalar_one()
-        else:
-            total = 0
-        keys = info.visible_keys
-        return total, [dict(zip(keys, row)) for row in result]
     columns, keys, hidden = _columns(info, q.fields, q.includes)
     where = q.where()
     count = sa.select(sa.func.count()).select_from(info.table)
@@ -152,9 +165,13 @@ def pk_condition(info: ModelInfo, raw_id: str) -> ColumnElement[bool]:
     return info.primary_key.column == pk_value(info, raw_id)
 
 
-async def find_by_pk(conn: AsyncConnection, info: ModelInfo, value: Any) -> Row | None:
+async def find_by_pk(reader: Reader, info: ModelInfo, value: Any) -> Row | None:
     """find_one with no query: visible fields of the row with this (coerced) primary key."""
-    record = (await conn.execute(_plain_statement("one", info), {"_arkos_pk": value})).first()
+    stmt, params = _plain_statement("one", info), {"_arkos_pk": value}
+    if isinstance(reader, ReadLane):
+        record = await reader.first(stmt, params)
+    else:
+        record = (await reader.execute(stmt, params)).first()
     return None if record is None else dict(zip(info.visible_keys, record))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import socket
 import subprocess
@@ -150,22 +151,33 @@ async def wait_until(condition: Callable[[], bool], timeout: float, message: str
     return time.monotonic() - start
 
 
-class StatementCounter:
-    """Counts the SQL statements an engine sends (SQLAlchemy `before_cursor_execute`)."""
+class StatementCounter(logging.Handler):
+    """Counts the SQL statements an app sends: the engine's (SQLAlchemy `before_cursor_execute`) and
+    the SQLite read lane's (logged on `arkos.readlane` at DEBUG)."""
 
     def __init__(self, app: FastAPI) -> None:
+        super().__init__(logging.DEBUG)
         self.engine = app.state.arkos.database.engine.sync_engine
         self.statements: list[str] = []
+        self._lane_log = logging.getLogger("arkos.readlane")
+        self._lane_level = self._lane_log.level
 
     def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.statements.append(statement)
 
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage())
+
     def __enter__(self) -> Self:
         sa.event.listen(self.engine, "before_cursor_execute", self._on_execute)
+        self._lane_log.addHandler(self)
+        self._lane_log.setLevel(logging.DEBUG)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         sa.event.remove(self.engine, "before_cursor_execute", self._on_execute)
+        self._lane_log.removeHandler(self)
+        self._lane_log.setLevel(self._lane_level)
 
     @property
     def count(self) -> int:
