@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from arkos.auth.models import REQUIRED_USER_FIELDS, arkos_metadata
 from arkos.auth.passwords import PasswordHasher
@@ -39,6 +38,7 @@ from arkos.routing.options import (
 )
 from arkos.routing.pipeline import CompiledRoute, run_pipeline
 from arkos.routing.router import router_requirements
+from arkos.routing.table import RouteTable
 
 logger = logging.getLogger("arkos")
 
@@ -59,6 +59,7 @@ class Runtime:
     limiter: Any = None  # RateLimiter when rate limits are enabled
     uploads: Any = None  # UploadService: storage and file types, for upload routes and ArkosRouter uploads=
     permission_channel: Any = None
+    route_table: RouteTable = field(default_factory=RouteTable)
 
     def model_info(self, name: str) -> ModelInfo:
         for info in self.registry.values():
@@ -152,6 +153,7 @@ def init(
     _add_error_handlers(app)
     _add_middleware(app, runtime)
     _mount_project_routers(app, runtime)
+    app.router.routes.append(runtime.route_table)  # every route arkos adds below, after the project's own
     if cfg.authentication.is_active and user_info is not None:
         _mount_auth_routes(app, runtime)
     if cfg.file_upload.enabled:  # DECISIONS 11: False turns the routes off (not inverted)
@@ -229,7 +231,7 @@ def _endpoint(route: CompiledRoute, runtime: Runtime) -> Any:
 def _add_route(app: FastAPI, runtime: Runtime, path: str, method: str, route: CompiledRoute) -> None:
     """Generated routes are plain Starlette routes (no dependency solving on the hot path); OpenAPI
     describes them from `runtime.routes`."""
-    app.router.routes.append(Route(path, _endpoint(route, runtime), methods=[method], name=route.operation))
+    runtime.route_table.add(path, _endpoint(route, runtime), methods=[method], name=route.operation)
     runtime.routes.append((path, method, route))
 
 
@@ -399,7 +401,7 @@ def _mount_guarded_docs(app: FastAPI, runtime: Runtime) -> None:
     for path, handler in ((f"{prefix}/openapi.json", schema), (f"{prefix}/docs", page)):
         route = CompiledRoute(operation="docs", options=RouteOptions(authentication=requirement), handler=handler)
 
-        app.router.routes.append(Route(path, _endpoint(route, runtime), methods=["GET"], include_in_schema=False))
+        runtime.route_table.add(path, _endpoint(route, runtime), methods=["GET"], include_in_schema=False)
 
 
 def _mount_health(app: FastAPI, runtime: Runtime) -> None:
@@ -430,8 +432,8 @@ def _mount_health(app: FastAPI, runtime: Runtime) -> None:
                              200 if healthy else 503)
 
     prefix = runtime.config.global_prefix
-    app.router.routes.append(Route(f"{prefix}/health/live", live, methods=["GET"], include_in_schema=False))
-    app.router.routes.append(Route(f"{prefix}/health/ready", ready, methods=["GET"], include_in_schema=False))
+    runtime.route_table.add(f"{prefix}/health/live", live, methods=["GET"], include_in_schema=False)
+    runtime.route_table.add(f"{prefix}/health/ready", ready, methods=["GET"], include_in_schema=False)
 
 
 def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:
@@ -440,7 +442,7 @@ def _mount_welcome(app: FastAPI, runtime: Runtime) -> None:
 
         return json_response({"message": "Welcome to your arkos API"})
 
-    app.router.routes.append(Route(runtime.config.global_prefix, welcome, methods=["GET"], name="welcome"))
+    runtime.route_table.add(runtime.config.global_prefix, welcome, methods=["GET"], name="welcome")
 
 
 def _add_middleware(app: FastAPI, runtime: Runtime) -> None:

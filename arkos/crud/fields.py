@@ -278,6 +278,7 @@ class ModelInfo:
     visible_keys: tuple[str, ...] = ()
     searchable: tuple[FieldInfo, ...] = ()
     write_lookup: dict[str, FieldInfo] = field(default_factory=dict)  # includes password-like fields
+    default_order: Any = None  # `primary key ASC`, built once: every list ends with it (stable pages)
 
     def field(self, name: str) -> FieldInfo | None:
         return self.lookup.get(name)
@@ -362,6 +363,7 @@ def build_model_info(model: type) -> ModelInfo:
     info.visible = visible
     info.visible_columns = tuple(f.column for f in visible)
     info.visible_keys = tuple(f.wire for f in visible)
+    info.default_order = info.primary_key.column.asc()
     info.lookup = {name: f for f in visible for name in (f.wire, f.key)}
     info.write_lookup = {
         name: f for f in fields.values() if not f.is_sensitive or f.is_password for name in (f.wire, f.key)

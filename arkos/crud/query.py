@@ -256,7 +256,7 @@ def parse_list_query(
             filter_mode = raw.upper()
             if filter_mode not in {"AND", "OR"}:
                 raise _bad("filterMode must be AND or OR", parameter="filterMode")
-    order_by.append(info.primary_key.column.asc())  # stable pages
+    order_by.append(info.default_order)  # stable pages
     return ListQuery(conditions, search, filter_mode, order_by, page, limit, fields, includes)
 
 

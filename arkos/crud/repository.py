@@ -69,7 +69,7 @@ def is_plain(info: ModelInfo, q: ListQuery) -> bool:
 def is_plain_page(info: ModelInfo, q: ListQuery) -> bool:
     """A plain query with a limit and the default order: `find_plain_page` answers it."""
     return (q.limit is not None and is_plain(info, q) and len(q.order_by) == 1
-            and q.order_by[0].compare(info.primary_key.column.asc()))
+            and (q.order_by[0] is info.default_order or q.order_by[0].compare(info.default_order)))
 
 
 async def _all(reader: Reader, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
