@@ -136,6 +136,8 @@ class DatabaseConfig(_Frozen):
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
     pool_timeout_seconds: float = Field(10.0, gt=0)
+    connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="PostgreSQL: give up opening a connection after this long (a 503, not a hang)")
     statement_timeout_ms: int | None = Field(None, ge=1, description="PostgreSQL statement_timeout")
     schema_name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                                     description="PostgreSQL search_path (one schema per tenant or test run)")

@@ -58,8 +58,9 @@ class Database:
                 server_settings["statement_timeout"] = str(cfg.statement_timeout_ms)
             if cfg.schema_name:
                 server_settings["search_path"] = cfg.schema_name
-            if server_settings:
-                kwargs["connect_args"] = {"server_settings": server_settings}
+            # A host that drops packets instead of refusing them must not hold a request for asyncpg's 60 s.
+            kwargs["connect_args"] = {"timeout": cfg.connect_timeout_seconds,
+                                      **({"server_settings": server_settings} if server_settings else {})}
         engine = create_async_engine(cfg.url, **kwargs)
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _on_sqlite_connect)

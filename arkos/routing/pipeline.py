@@ -6,6 +6,7 @@ request's database connection is committed only when every stage succeeded (one 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -68,6 +69,9 @@ async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime)
         return await _fail(route, ctx, error)
     except Exception as exc:  # the single place where unexpected errors become a 500
         return await _fail(route, ctx, internal_error(exc, debug=runtime.config.is_development))
+    except BaseException:  # cancelled (client gone, shutdown timeout): roll back now, never commit half
+        await asyncio.shield(_discard(ctx))
+        raise
 
 
 async def _fail(route: CompiledRoute, ctx: RequestContext, error: ArkosError) -> Response:
