@@ -481,7 +481,13 @@ def route_limit(options: RouteOptions, scope: str, default: Any = None) -> Any:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     app.add_exception_handler(ArkosError, handle_arkos_error)
+    # Custom routes that use the engine themselves: a database error is answered here, like in the
+    # pipeline, rather than by the catch-all (which Starlette re-raises, so every outage or statement
+    # timeout would also be logged as "Exception in ASGI application").
+    app.add_exception_handler(SQLAlchemyError, _unexpected_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

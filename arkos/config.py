@@ -258,6 +258,9 @@ class ArkosConfig(_Frozen):
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    graceful_timeout_seconds: float = Field(
+        30.0, gt=0, description="`arkos start`: how long in-flight requests may run after SIGTERM before they "
+        "are cancelled (their transactions roll back)")
     global_prefix: str = "/api"
     package: str | None = Field(None, description="Project package holding models and modules/")
     models: Any = Field(None, description="DeclarativeBase subclass, list of models or 'pkg.module:Base'")

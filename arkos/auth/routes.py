@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arkos.auth.passwords import utcnow
 from arkos.auth.service import timestamp
@@ -159,6 +161,9 @@ class AuthRoutes:
         where = self._identifier_condition(field, username)
         password_col = next(f.column for f in info.fields.values() if f.is_password)
         conn = await ctx.connection()
+        # The token is as old as the password it was checked against: issued at the read, not after
+        # the (slow) bcrypt check, so a password change stamped after this read kills it.
+        now = utcnow()
         stmt = sa.select(*info.visible_columns, password_col).where(where).limit(2)
         found = (await conn.execute(stmt)).all()
         row = found[0] if len(found) == 1 else None  # an ambiguous identifier logs nobody in
@@ -169,16 +174,26 @@ class AuthRoutes:
         if fields.get("deletedSelfAccountAt") is not None:
             raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
         user = self.runtime.auth.check_account(fields, issued_at=None)
-        now = utcnow()
-        if "lastLoginAt" in info.fields:
-            await conn.execute(
-                sa.update(info.table).where(info.primary_key.column == user.id)
-                .values({info.fields["lastLoginAt"].key: now})
-            )
+        if not await self._still_password(conn, user.id, row[-1], now):
+            raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
         token, _claims = tokens.issue(user.id, now=max(now.timestamp(), self._changed_at(fields)))
         ctx.user = user
         ctx.additional["user"] = user
         self._deliver(ctx, token, None)
+
+    async def _still_password(self, conn: AsyncConnection, user_id: Any, hashed: str,
+                              now: dt.datetime) -> bool:
+        """Write the user's row only if its password is still `hashed` (concurrency guarantee, see
+        docs/auth-routes.md): a password change committed since the read makes this login fail, and one
+        in progress holds the row (or SQLite's write lock) until it commits, so this waits and then fails."""
+        info = self.info
+        password = next(f for f in info.fields.values() if f.is_password)
+        # lastLoginAt when the model has it; otherwise the hash is written back as it is, to take the lock.
+        values = ({info.fields["lastLoginAt"].key: now} if "lastLoginAt" in info.fields
+                  else {password.key: hashed})
+        result = await conn.execute(sa.update(info.table).values(values)
+                                    .where(info.primary_key.column == user_id, password.column == hashed))
+        return bool(result.rowcount == 1)
 
     @staticmethod
     def _changed_at(fields: dict[str, Any]) -> float:
@@ -218,10 +233,19 @@ class AuthRoutes:
         if not await self.runtime.passwords.verify(current, stored):
             raise ArkosError(ErrorCode.INCORRECT_CURRENT_PASSWORD)
         self._check_strength(new, "newPassword")
-        values = await self.runtime.passwords.prepare_values(info, {password_field.key: new}, updating=True)
-        await conn.execute(sa.update(info.table).where(self._me(ctx)).values(values))
-        changed = values.get(info.fields["passwordChangedAt"].key) if "passwordChangedAt" in info.fields else None
-        issued = max(utcnow().timestamp(), changed.timestamp() if changed else 0.0)
+        hashed = await self.runtime.passwords.hash(new)
+        # Only if the password is still the one just verified: of two racing changes, the second gets a 400.
+        written = await conn.execute(sa.update(info.table).values({password_field.key: hashed})
+                                     .where(self._me(ctx), password_field.column == stored))
+        if written.rowcount != 1:
+            raise ArkosError(ErrorCode.INCORRECT_CURRENT_PASSWORD)
+        # Stamped only now that this transaction holds the row: every login that read the old password
+        # has either committed already (its token is older than the stamp) or waits and fails (login).
+        changed = utcnow()
+        if "passwordChangedAt" in info.fields:
+            await conn.execute(sa.update(info.table).where(self._me(ctx))
+                               .values({info.fields["passwordChangedAt"].key: changed}))
+        issued = changed.timestamp()
         token, _claims = self.runtime.auth.tokens.issue(ctx.user.id if ctx.user else None, now=issued)
         self._deliver(ctx, token, {"status": "success", "message": "Password updated successfully!"})
 

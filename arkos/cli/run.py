@@ -29,7 +29,8 @@ def app_import_string(explicit: str | None, config: ArkosConfig | None) -> str:
     return target if ":" in target else f"{target}:app"
 
 
-def _serve(app: str | None, host: str | None, port: int | None, **uvicorn_options: object) -> None:
+def _serve(app: str | None, host: str | None, port: int | None, *, graceful_timeout: float | None = None,
+           **uvicorn_options: object) -> None:
     import uvicorn
 
     cwd = ensure_cwd_on_path()
@@ -38,7 +39,11 @@ def _serve(app: str | None, host: str | None, port: int | None, **uvicorn_option
     bind_host, bind_port = host or config.host, port or config.port
     typer.echo(f"arkos: serving {target} on http://{bind_host}:{bind_port} ({config.env})", err=True)
     try:
-        uvicorn.run(target, host=bind_host, port=bind_port, app_dir=cwd, **uvicorn_options)  # type: ignore[arg-type]
+        # Without a timeout uvicorn waits for in-flight requests forever after SIGTERM, and an orchestrator's
+        # SIGKILL (Kubernetes: 30 s later) would then cut them without the lifespan shutdown.
+        uvicorn.run(target, host=bind_host, port=bind_port, app_dir=cwd,
+                    timeout_graceful_shutdown=graceful_timeout or config.graceful_timeout_seconds,
+                    **uvicorn_options)  # type: ignore[arg-type]
     except KeyboardInterrupt:  # pragma: no cover - interactive stop
         pass
     except SystemExit as exc:  # uvicorn exits 1 when the app cannot be imported
@@ -58,8 +63,12 @@ def start(
     port: PortOption = None,
     workers: Annotated[int, typer.Option(min=1, help="Number of worker processes")] = 1,
     access_log: Annotated[bool, typer.Option(help="Log every request (a proxy usually does)")] = False,
+    graceful_timeout: Annotated[float | None, typer.Option(
+        min=0.1, help="Seconds in-flight requests may take to finish after SIGTERM before they are cancelled "
+        "(default: config.graceful_timeout_seconds, 30)")] = None,
 ) -> None:
     """Run the API for production (ARKOS_ENV=production unless set; no reload)."""
     if not os.environ.get("ARKOS_ENV"):  # before the config module is imported: it reads the env
         os.environ["ARKOS_ENV"] = "production"
-    _serve(app, host, port, workers=workers, access_log=access_log, server_header=False)
+    _serve(app, host, port, graceful_timeout=graceful_timeout, workers=workers, access_log=access_log,
+           server_header=False)

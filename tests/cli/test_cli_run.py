@@ -75,3 +75,14 @@ def test_start_refuses_production_without_secret(cli: Cli, tmp_path: Path,
     assert result.exit_code == 2
     assert "JWT_SECRET" in result.output
     assert calls == {}
+
+
+def test_start_passes_a_graceful_shutdown_timeout(cli: Cli, shop: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _capture(monkeypatch)
+    monkeypatch.setenv("ARKOS_ENV", "")
+    assert cli.invoke("start").exit_code == 0
+    assert calls["timeout_graceful_shutdown"] == 30.0  # uvicorn's own default (None) waits forever
+    assert cli.invoke("start", "--graceful-timeout", "7.5").exit_code == 0
+    assert calls["timeout_graceful_shutdown"] == 7.5
+    assert cli.invoke("start", "--graceful-timeout", "0").exit_code == 2

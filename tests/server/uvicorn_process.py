@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -38,14 +40,20 @@ def wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> N
 
 @contextmanager
 def uvicorn_process(app: str, app_dir: Path, env: Mapping[str, str], *, log: Path,
-                    ready_path: str = "/api/health/live") -> Iterator[str]:
-    """Run `uvicorn app` from `app_dir` on a free port; yields its base URL and always stops it."""
+                    ready_path: str = "/api/health/live", workers: int = 1) -> Iterator[str]:
+    """Run `uvicorn app` from `app_dir` on a free port; yields its base URL and always stops it.
+
+    `workers` > 1 starts uvicorn's supervisor with that many worker processes on the one socket; ready
+    means one of them answers.
+    """
     port = free_port()
+    extra = ["--workers", str(workers)] if workers > 1 else []
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-             "--app-dir", str(app_dir), "--log-level", "warning"],
+             "--app-dir", str(app_dir), "--log-level", "warning", *extra],
             cwd=app_dir, stdout=out, stderr=subprocess.STDOUT, env=dict(env),
+            start_new_session=True,  # its own process group: a hung stop kills the workers too
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -56,5 +64,5 @@ def uvicorn_process(app: str, app_dir: Path, env: Mapping[str, str], *, log: Pat
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
