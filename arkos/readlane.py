@@ -139,7 +139,7 @@ class ReadLane:
                         self._unchanged.clear()
                     self._unchanged[key] = (version, rows)  # read after `version`: at least that fresh
                 return rows
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
                 if not _is_busy(exc):
                     raise _wrap(exc, prepared) from exc
             finally:
@@ -188,7 +188,9 @@ def _execute(conn: sqlite3.Connection, prepared: Prepared, params: tuple[Any, ..
     return [prepared.row(raw) for raw in raws], elapsed
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: sqlite3.Error) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
     text = str(exc)
     return "locked" in text or "busy" in text
 
