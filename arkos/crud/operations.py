@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
+from arkos.auth.passwords import utcnow
 from arkos.context import RequestContext
 from arkos.crud import repository as repo
 from arkos.crud.fields import ModelInfo
@@ -162,6 +163,18 @@ async def _prepared(ctx: RequestContext, values: dict[str, Any], *, updating: bo
     return await ctx.runtime.passwords.prepare_values(info, values, updating=updating)
 
 
+async def _update_values(ctx: RequestContext, info: ModelInfo, where: Any) -> dict[str, Any]:
+    """The body with passwords hashed. A new password's `passwordChangedAt` is taken only once the rows
+    are locked by this transaction: a racing login has then either written `lastLoginAt` already (its
+    token is older than the stamp) or waits for the lock and fails (arkos/auth/routes.py)."""
+    values = await _prepared(ctx, ctx.body, updating=True)
+    changed = info.fields.get("passwordChangedAt")
+    if changed is not None and changed.key in values:
+        await repo.update_where(await ctx.connection(), info, where, {changed.key: changed.column})
+        values[changed.key] = utcnow()
+    return values
+
+
 async def find_many(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
@@ -235,8 +248,8 @@ async def create_many(ctx: RequestContext) -> None:
 async def update_one(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
-    values = await _prepared(ctx, ctx.body, updating=True)
     where = _one_where(ctx, info, q)
+    values = await _update_values(ctx, info, where)
     row = await repo.update_one(await ctx.connection(), info, where, values, q.fields)
     if row is None:
         raise ArkosError(ErrorCode.RECORD_NOT_FOUND, _not_found(info, _id(ctx)))
@@ -254,9 +267,9 @@ async def delete_one(ctx: RequestContext) -> None:
 async def update_many(ctx: RequestContext) -> None:
     info, q = ctx.model, ctx.query
     assert info is not None and isinstance(q, ListQuery)
-    values = await _prepared(ctx, ctx.body, updating=True)
     where = q.where()
     assert where is not None
+    values = await _update_values(ctx, info, where)
     count = await repo.update_where(await ctx.connection(), info, where, values)
     if not count:
         raise ArkosError(ErrorCode.NOT_FOUND, f"{pluralize(info.name)} not found")
