@@ -66,9 +66,12 @@ def start(
     graceful_timeout: Annotated[float | None, typer.Option(
         min=0.1, help="Seconds in-flight requests may take to finish after SIGTERM before they are cancelled "
         "(default: config.graceful_timeout_seconds, 30)")] = None,
+    worker_healthcheck_timeout: Annotated[float, typer.Option(
+        min=1, help="With --workers: seconds a worker may leave the supervisor's health ping unanswered "
+        "before it is killed and replaced (uvicorn's default is 5: too short for a busy host)")] = 30,
 ) -> None:
     """Run the API for production (ARKOS_ENV=production unless set; no reload)."""
     if not os.environ.get("ARKOS_ENV"):  # before the config module is imported: it reads the env
         os.environ["ARKOS_ENV"] = "production"
     _serve(app, host, port, graceful_timeout=graceful_timeout, workers=workers, access_log=access_log,
-           server_header=False)
+           server_header=False, timeout_worker_healthcheck=worker_healthcheck_timeout)

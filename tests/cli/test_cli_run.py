@@ -86,3 +86,13 @@ def test_start_passes_a_graceful_shutdown_timeout(cli: Cli, shop: Path,
     assert cli.invoke("start", "--graceful-timeout", "7.5").exit_code == 0
     assert calls["timeout_graceful_shutdown"] == 7.5
     assert cli.invoke("start", "--graceful-timeout", "0").exit_code == 2
+
+
+def test_start_gives_busy_workers_time_to_answer_the_health_ping(cli: Cli, shop: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _capture(monkeypatch)
+    monkeypatch.setenv("ARKOS_ENV", "")
+    assert cli.invoke("start", "--workers", "2").exit_code == 0
+    assert calls["timeout_worker_healthcheck"] == 30  # uvicorn's 5 s killed a slow-starting worker (bench/)
+    assert cli.invoke("start", "--worker-healthcheck-timeout", "12").exit_code == 0
+    assert calls["timeout_worker_healthcheck"] == 12

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import arkos
-from tests.conftest import JWT_SECRET, PASSWORD, PG_URL
+from tests.conftest import JWT_SECRET, PASSWORD, PG_URL, service_unavailable
 from tests.http.dynamic_helpers import (
     PrivateRedis,
     add_user,
@@ -86,7 +86,7 @@ def schema() -> Iterator[str]:
     try:
         asyncio.run(pg_run(["SELECT 1"]))
     except Exception:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL.split('@')[-1]}")
+        service_unavailable(f"PostgreSQL is not reachable at {PG_URL.split('@')[-1]}")
     try:
         yield name
     finally:
