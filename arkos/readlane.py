@@ -12,7 +12,7 @@ connection outside a write transaction already are. Reads run in the event loop 
 costs more than the read) on a connection that never waits for a lock (WAL readers need none; if the
 file is busy anyway the read is retried in a thread); a statement that takes longer than
 LOOP_BUDGET_SECONDS there (a page's `count(*)` on a large table) moves to a small thread pool, so the
-loop is never held for long.
+loop is never held for long; lookups by key (`first`) are bounded and stay in the loop.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ class ReadLane:
 
     async def first(self, statement: Any, values: Mapping[str, Any], *,
                     while_unchanged: bool = False) -> tuple[Any, ...] | None:
-        """The first row. `while_unchanged`: answer from the last read of the same statement and values if
+        """The first row of a bounded lookup (by key): it always runs in the loop, however busy the machine
+        makes it look. `while_unchanged`: answer from the last read of the same statement and values if
         nothing has been committed to the file since, by any connection or process (PRAGMA data_version)."""
         rows = await self._read(statement, values, one=True, while_unchanged=while_unchanged)
         return rows[0] if rows else None
@@ -132,7 +133,7 @@ class ReadLane:
                     if seen is not None and seen[0] == version:
                         return seen[1]
                 rows, elapsed = _execute(conn, prepared, params, one)
-                if elapsed > LOOP_BUDGET_SECONDS:
+                if not one and elapsed > LOOP_BUDGET_SECONDS:
                     prepared.threaded = True  # it got slow (a growing count(*)): the thread pool from now on
                 if while_unchanged:
                     if len(self._unchanged) >= _UNCHANGED_MAX:
@@ -198,7 +199,8 @@ def _is_busy(exc: sqlite3.Error) -> bool:
 def _wrap(exc: sqlite3.Error, prepared: Prepared) -> sa_exc.DBAPIError:
     # The same error type the engine raises, so arkos/db_errors.py maps it (503 when busy, ...);
     # parameters are never attached (the engine runs with hide_parameters too).
-    return sa_exc.OperationalError(prepared.sql, None, exc, hide_parameters=True)
+    kind = sa_exc.OperationalError if isinstance(exc, sqlite3.OperationalError) else sa_exc.DatabaseError
+    return kind(prepared.sql, None, exc, hide_parameters=True)
 
 
 def lane_for(url: str, dialect: Dialect, database: str | None) -> ReadLane | None:
