@@ -27,6 +27,10 @@ class Principal:
         allowed, _why = await self.decider(self, requirement)
         return allowed
 
+    def copy(self) -> Principal:
+        """The same user with a fields dict of its own (a request may change it; the next must not see it)."""
+        return Principal(self.id, self.is_super_user, self.is_staff, self.roles, dict(self.fields), self.decider)
+
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]
 

@@ -25,6 +25,9 @@ def timestamp(value: dt.datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
 
 
+_VERDICTS_MAX = 4096  # dropped whole when full, like the token memo
+
+
 class AuthService:
     def __init__(
         self,
@@ -44,6 +47,8 @@ class AuthService:
         self.authenticate_hooks = HookChain.from_config(hooks.authenticate, "authentication.hooks.authenticate")
         self.authorize_hooks = HookChain.from_config(hooks.authorize, "authentication.hooks.authorize")
         self._statement: Any = None
+        # (user id, jti) → (the lane's row, the Principal it gave): see _authenticate.
+        self._verdicts: dict[tuple[Any, str], tuple[Any, Principal]] = {}
         self._keys: tuple[str, ...] = ()
         if user_info is not None:
             self._build_statement(user_info)
@@ -81,19 +86,32 @@ class AuthService:
         params = {"uid": user_id, "jti": claims.token_id}
         lane = ctx.read_lane()
         if lane is not None:
-            # The user and revocation rows cannot have changed if nothing was committed since the last
-            # read (any process): the states of DECISIONS 3 are still checked on every request, below.
+            # The lane hands back the very same row object while nothing has been committed to the file
+            # since it was read (any process): the verdict reached on that row still holds.
             row = await lane.first(self._statement, params, while_unchanged=True)
         else:
             row = (await (await ctx.connection()).execute(self._statement, params)).first()
+        key = (user_id, claims.token_id)
+        seen = self._verdicts.get(key)
+        if seen is not None and seen[0] is row:
+            principal = seen[1]
+        else:
+            principal = self._check_row(row, claims.issued_at)
+            if lane is not None:
+                if len(self._verdicts) >= _VERDICTS_MAX:
+                    self._verdicts.clear()
+                self._verdicts[key] = (row, principal)  # holding `row` keeps its identity unique
+        if not self.revocations.check_in_sql and await self._is_revoked(claims.token_id):
+            raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
+        ctx.user = principal.copy()
+        ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
+
+    def _check_row(self, row: Any, issued_at: float | None) -> Principal:
         if row is None:
             raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
-        fields = dict(zip(self._keys, row))
-        revoked = row[-1] if self.revocations.check_in_sql else await self._is_revoked(claims.token_id)
-        if revoked:
+        if self.revocations.check_in_sql and row[-1]:
             raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
-        ctx.user = self.check_account(fields, issued_at=claims.issued_at)
-        ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
+        return self.check_account(dict(zip(self._keys, row)), issued_at=issued_at)
 
     async def _is_revoked(self, token_id: str) -> bool:
         try:
