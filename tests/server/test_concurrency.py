@@ -1,8 +1,9 @@
 """Concurrency (issue #8, item 5), black-box against `uvicorn --workers 2` on SQLite and on PostgreSQL.
 
 Concurrent signups with one username give exactly one 201; concurrent creates and updates never lose an
-acknowledged write; once update-password has answered, no request is authorised by a token issued before it,
-on either worker. Both workers share one database (a temporary SQLite file, or a scratch PostgreSQL schema).
+acknowledged write; once update-password (or an admin's PATCH of the password) has answered, no request is
+authorised by a token issued before it, on either worker. Both workers share one database (a temporary
+SQLite file, or a scratch PostgreSQL schema).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,3 +377,139 @@ async def test_concurrent_password_changes_acknowledge_only_the_one_that_holds(s
         for new in passwords:
             login = await http.post("/api/auth/login", json={"username": username, "password": new})
             assert login.status_code == (200 if new == winner else 401), (new == winner, login.text)
+
+
+# -- 4. an admin's password write racing with logins ------------------------------------------------
+
+ADMIN_RACERS = 16  # login loops keeping both workers (their pools and event loops) busy
+ADMIN_WRITES = 8  # users whose password the admin sets, a PATCH a user (or two), one after the other
+
+
+@asynccontextmanager
+async def bound_clients(server: Server,
+                        per_worker: int = 4) -> AsyncIterator[dict[str, list[httpx.AsyncClient]]]:
+    """For each worker, `per_worker` keep-alive clients of one connection each that worker accepted: a
+    request sent through one of them is answered by that worker."""
+    tls = ssl.create_default_context()  # shared: building one per client is slow
+    async with AsyncExitStack() as stack:
+        bound: dict[str, list[httpx.AsyncClient]] = {pid: [] for pid in server.pids}
+        for _ in range(100 * per_worker):
+            if all(len(clients) == per_worker for clients in bound.values()):
+                break
+            http = await stack.enter_async_context(httpx.AsyncClient(
+                base_url=server.url, timeout=30, verify=tls, limits=httpx.Limits(max_connections=1)))
+            pid = (await http.get("/api/health/live")).headers["x-worker-pid"]
+            if len(bound[pid]) < per_worker:
+                bound[pid].append(http)
+        assert all(len(clients) == per_worker for clients in bound.values()), bound
+        yield bound
+
+
+async def uses_on_every_worker(server: Server, tokens: list[dict[str, str]]) -> list[list[httpx.Response]]:
+    """For each token, the answers of every worker to `GET /api/users/me` with it."""
+    async with bound_clients(server) as bound:
+        async def use(n: int, token: dict[str, str]) -> list[httpx.Response]:
+            answers = [await clients[n % len(clients)].get("/api/users/me", headers=token)
+                       for clients in bound.values()]
+            assert [r.headers["x-worker-pid"] for r in answers] == list(bound)  # still where they were
+            return answers
+        return list(await asyncio.gather(*(use(n, token) for n, token in enumerate(tokens))))
+
+
+@dataclass(frozen=True)
+class Login:
+    sent: float  # monotonic, taken before the request left
+    username: str
+    response: httpx.Response
+
+
+@pytest.mark.parametrize("route", ["one", "many"])
+async def test_no_login_racing_an_admin_password_write_gives_a_token_that_outlives_it(
+        server: Server, route: str) -> None:
+    """A super user sets users' passwords with `PATCH /api/users/{id}` (or `PATCH /api/users/many?<filter>`,
+    two users a write) while they log in again and again with the old one. Once a PATCH has answered, no
+    token the old password gave works, on any worker, even one from a login that answered after it."""
+    prefix = unique(f"admin-set-{route}")
+    per_write = 1 if route == "one" else 2
+    # The usernames each PATCH covers; the bulk filter is their prefix.
+    groups = [[f"{prefix}-{g}-{n}" for n in range(per_write)] for g in range(ADMIN_WRITES // per_write)]
+    group_of = {username: g for g, group in enumerate(groups) for username in group}
+
+    async def sign_up(http: httpx.AsyncClient, username: str) -> tuple[str, dict[str, str]]:
+        """The user's id, and a token the old password gave before the race."""
+        signup = await http.post("/api/auth/signup", json={"username": username, "password": PASSWORD})
+        assert signup.status_code == 201, signup.text
+        login = await http.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+        return signup.json()["data"]["id"], bearer(login)
+
+    async with client(server) as http:
+        users = await asyncio.gather(*(sign_up(http, username) for username in group_of))
+    ids = {username: user_id for username, (user_id, _token) in zip(group_of, users)}
+    first_tokens = {username: token for username, (_user_id, token) in zip(group_of, users)}
+    logins: list[Login] = []
+    acknowledged: dict[int, float] = {}  # group -> when its PATCH answered
+    writes: list[httpx.Response] = []
+
+    async def admin_sets_passwords(http: httpx.AsyncClient) -> None:
+        # The first once the logins are in full swing (some have answered 200), so it lands among them.
+        deadline = time.monotonic() + 5
+        while sum(login.response.status_code == 200 for login in logins) < ADMIN_RACERS // 4:
+            assert time.monotonic() < deadline, Counter(login.response.status_code for login in logins)
+            await asyncio.sleep(0.01)
+        for g, group in enumerate(groups):
+            if route == "one":
+                response = await http.patch(f"/api/users/{ids[group[0]]}", json={"password": NEW_PASSWORD},
+                                            headers=server.admin)
+            else:
+                response = await http.patch("/api/users/many", json={"password": NEW_PASSWORD},
+                                            params={"username[startsWith]": f"{prefix}-{g}-"},
+                                            headers=server.admin)
+            acknowledged[g] = time.monotonic()
+            writes.append(response)
+            await asyncio.sleep(0.05)  # the logins of the next users pile up again
+
+    async def log_in_again_and_again(http: httpx.AsyncClient, n: int) -> None:
+        while len(acknowledged) < len(groups) or time.monotonic() < max(acknowledged.values()) + 0.1:
+            # The users whose password is still to be set, while there are any.
+            racing = [u for u in group_of if group_of[u] not in acknowledged] or list(group_of)
+            username = racing[(n + len(logins)) % len(racing)]
+            sent = time.monotonic()
+            response = await http.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+            logins.append(Login(sent, username, response))
+
+    # One client for the logins (new connections: both workers take them), and the admin's.
+    async with client(server, keep_alive=False) as racing, client(server) as admin:
+        await admin.get("/api/health/live")  # its connection is open before the race
+        await asyncio.gather(admin_sets_passwords(admin),
+                             *(log_in_again_and_again(racing, n) for n in range(ADMIN_RACERS)))
+    assert [r.status_code for r in writes] == [200] * len(groups), [r.text for r in writes]
+    if route == "many":
+        assert [r.json()["data"] for r in writes] == [{"count": per_write}] * len(groups)
+    responses = [login.response for login in logins]
+    assert_no_server_errors(server, responses)
+    assert all(r.status_code == 200 or r.json()["code"] == "IncorrectCredentials" for r in responses), (
+        Counter((r.status_code, r.text[:100]) for r in responses))
+    late = [login.response for login in logins if login.sent > acknowledged[group_of[login.username]]]
+    assert late and all(r.status_code == 401 for r in late), Counter(r.status_code for r in late)
+
+    # Every token the old password gave, before the race or during it (even from a login that answered
+    # after the PATCH: it read the old password before the PATCH committed), is refused on every worker.
+    tokens = [*first_tokens.items(), *((login.username, bearer(login.response))
+                                       for login in logins if login.response.status_code == 200)]
+    uses = await uses_on_every_worker(server, [token for _username, token in tokens])
+    alive = [(username, answers) for (username, _token), answers in zip(tokens, uses)
+             if any(r.status_code != 401 or r.json()["code"] not in TOKEN_REFUSED for r in answers)]
+    assert not alive, (
+        f"{len(alive)} of {len(tokens)} tokens from the old password still work (PATCH number: tokens "
+        f"{dict(Counter(group_of[username] for username, _answers in alive))}, of {len(groups)} PATCHes): "
+        f"{Counter((r.status_code, r.headers['x-worker-pid']) for _username, a in alive for r in a)}")
+
+    # The new password logs every user in, and its tokens work on every worker.
+    async with client(server) as http:
+        new = [bearer(r) for r in await asyncio.gather(*(
+            http.post("/api/auth/login", json={"username": username, "password": NEW_PASSWORD})
+            for username in group_of))]
+    for username, answers in zip(group_of, await uses_on_every_worker(server, new)):
+        assert [r.status_code for r in answers] == [200] * len(answers), [r.text for r in answers]
+        assert {r.json()["data"]["username"] for r in answers} == {username}
+    assert not server.errors_logged(), server.errors_logged()[-4000:]
