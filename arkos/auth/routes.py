@@ -160,12 +160,11 @@ class AuthRoutes:
         info = self.info
         where = self._identifier_condition(field, username)
         password_col = next(f.column for f in info.fields.values() if f.is_password)
-        conn = await ctx.connection()
         # The token is as old as the password it was checked against: issued at the read, not after
         # the (slow) bcrypt check, so a password change stamped after this read kills it.
         now = utcnow()
         stmt = sa.select(*info.visible_columns, password_col).where(where).limit(2)
-        found = (await conn.execute(stmt)).all()
+        found = await ctx.read_apart(stmt)  # no pooled connection waits on bcrypt
         row = found[0] if len(found) == 1 else None  # an ambiguous identifier logs nobody in
         ok = await self.runtime.passwords.verify(password, row[-1] if row else None)
         if not ok or row is None:
@@ -174,7 +173,7 @@ class AuthRoutes:
         if fields.get("deletedSelfAccountAt") is not None:
             raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
         user = self.runtime.auth.check_account(fields, issued_at=None)
-        if not await self._still_password(conn, user.id, row[-1], now):
+        if not await self._still_password(await ctx.connection(), user.id, row[-1], now):
             raise ArkosError(ErrorCode.INCORRECT_CREDENTIALS, f"Incorrect {last} or password")
         token, _claims = tokens.issue(user.id, now=max(now.timestamp(), self._changed_at(fields)))
         ctx.user = user
