@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +51,13 @@ class RequestContext:
             self._connection = await self.runtime.database.engine.connect()
         return self._connection
 
-    async def read_apart(self, statement: Any) -> Sequence[Any]:
+    async def read_apart(self, statement: Any, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         """Rows of a read that leaves no connection held when the request has none open yet (it goes back
         to the pool at once), so that a slow step after it, such as bcrypt, keeps no connection busy."""
         if self._connection is not None:
-            return (await self._connection.execute(statement)).all()
+            return (await self._connection.execute(statement, params)).all()
         async with self.runtime.database.engine.connect() as conn:
-            return (await conn.execute(statement)).all()
+            return (await conn.execute(statement, params)).all()
 
     def read_lane(self) -> ReadLane | None:
         """SQLite's read lane while the request has opened no connection (nothing of its own uncommitted)."""

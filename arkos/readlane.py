@@ -95,6 +95,7 @@ class ReadLane:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._executor: ThreadPoolExecutor | None = None
+        self._epoch = 0
         self._unchanged: dict[tuple[int, tuple[Any, ...]], tuple[int, list[tuple[Any, ...]]]] = {}
 
     def prepared(self, statement: Any) -> Prepared:
@@ -122,10 +123,7 @@ class ReadLane:
             log.debug(prepared.sql)
         if not prepared.threaded and self._loop_lock.acquire(blocking=False):
             try:
-                conn = self._loop_conn
-                if conn is None:
-                    conn = self._loop_conn = self._open(busy_timeout_ms=0)
-                    self._unchanged.clear()  # data_version values belong to one connection
+                conn = self._loop_connection()
                 if while_unchanged:
                     version = conn.execute("PRAGMA data_version").fetchone()[0]
                     key = (id(prepared), params)
@@ -152,6 +150,28 @@ class ReadLane:
         if elapsed < LOOP_BUDGET_SECONDS / 2:
             prepared.threaded = False
         return rows
+
+    def data_version(self) -> tuple[int, int] | None:
+        """Changes whenever anything is committed to the file by another connection or process (`PRAGMA
+        data_version` of the loop's connection, with a count of that connection's reopenings, since
+        the values belong to one connection). None when the connection is in use by another thread."""
+        if not self._loop_lock.acquire(blocking=False):
+            return None
+        try:
+            conn = self._loop_connection()
+            return self._epoch, conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return None
+        finally:
+            self._loop_lock.release()
+
+    def _loop_connection(self) -> sqlite3.Connection:
+        conn = self._loop_conn
+        if conn is None:
+            conn = self._loop_conn = self._open(busy_timeout_ms=0)
+            self._epoch += 1
+            self._unchanged.clear()  # data_version values belong to one connection
+        return conn
 
     def _run(self, prepared: Prepared, params: tuple[Any, ...], one: bool) -> tuple[list[tuple[Any, ...]], float]:
         conn = getattr(self._local, "conn", None)

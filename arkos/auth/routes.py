@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,14 @@ class AuthRoutes:
         # A typo in allowed_usernames fails at startup, not at the first login.
         self.identifiers = {field: self._identifier_path(field)
                             for field in runtime.config.authentication.login.allowed_usernames}
+        password_column = next(f.column for f in info.fields.values() if f.is_password)
+        self._login_columns = (*info.visible_columns, password_column)
+        # A plain identifier column gets a statement built once (the SQLite read lane runs those).
+        self._login_statements = {
+            field: sa.select(*self._login_columns)
+            .where(column.column == sa.bindparam("identifier", type_=column.column.type)).limit(2)
+            for field, (relations, column) in self.identifiers.items() if not relations
+        }
         self.handlers: dict[str, Handler] = {
             "get_me": self.get_me,
             "update_me": self.update_me,
@@ -122,6 +130,20 @@ class AuthRoutes:
                               f"field {last!r}")
         return tuple(relations), column
 
+    async def _login_rows(self, ctx: RequestContext, field: str, value: str) -> Sequence[Any]:
+        """At most two users with this identifier, read so that no pooled connection waits on bcrypt."""
+        prebuilt = self._login_statements.get(field)
+        if prebuilt is not None:
+            _relations, column = self.identifiers[field]
+            try:
+                params = {"identifier": column.coerce(value)}
+            except ValueError:  # not a value this column can hold: matches nobody, still one bcrypt check
+                return []
+            lane = ctx.read_lane()
+            return await lane.all(prebuilt, params) if lane is not None else await ctx.read_apart(prebuilt, params)
+        where = self._identifier_condition(field, value)
+        return await ctx.read_apart(sa.select(*self._login_columns).where(where).limit(2))
+
     def _identifier_condition(self, field: str, value: str) -> sa.ColumnElement[bool]:
         """Plain equality with the value as given: never an operator, never `IS NULL` for "null" (DECISIONS 6)."""
         relations, column = self.identifiers[field]
@@ -158,13 +180,10 @@ class AuthRoutes:
             raise ArkosError(ErrorCode.VALIDATION, f"{last} and password must be strings")
         check_password(password, where="body")
         info = self.info
-        where = self._identifier_condition(field, username)
-        password_col = next(f.column for f in info.fields.values() if f.is_password)
         # The token is as old as the password it was checked against: issued at the read, not after
         # the (slow) bcrypt check, so a password change stamped after this read kills it.
         now = utcnow()
-        stmt = sa.select(*info.visible_columns, password_col).where(where).limit(2)
-        found = await ctx.read_apart(stmt)  # no pooled connection waits on bcrypt
+        found = await self._login_rows(ctx, field, username)
         row = found[0] if len(found) == 1 else None  # an ambiguous identifier logs nobody in
         ok = await self.runtime.passwords.verify(password, row[-1] if row else None)
         if not ok or row is None:

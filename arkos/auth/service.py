@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from arkos.auth.hooks import HookCall, HookChain
 from arkos.auth.principal import Principal, role_names
 from arkos.auth.revocation import DatabaseRevocations, RevocationStore
-from arkos.auth.tokens import TokenService
+from arkos.auth.tokens import Claims, TokenService
 from arkos.auth.csrf import OriginCheck
 from arkos.auth.transport import read_token
 from arkos.config import ArkosConfig
@@ -47,8 +47,9 @@ class AuthService:
         self.authenticate_hooks = HookChain.from_config(hooks.authenticate, "authentication.hooks.authenticate")
         self.authorize_hooks = HookChain.from_config(hooks.authorize, "authentication.hooks.authorize")
         self._statement: Any = None
-        # (user id, jti) → (the lane's row, the Principal it gave): see _authenticate.
-        self._verdicts: dict[tuple[Any, str], tuple[Any, Principal]] = {}
+        # jti → (the read lane's data_version when its user row was read, the token's user id, the
+        # Principal that row gave): see _authenticate.
+        self._verdicts: dict[str, tuple[Any, Any, Principal]] = {}
         self._keys: tuple[str, ...] = ()
         if user_info is not None:
             self._build_statement(user_info)
@@ -77,6 +78,26 @@ class AuthService:
         if source == "cookie":
             self.origin_check.check(ctx.request)  # 403 CsrfFailed for a cross-site unsafe request
         claims = self.tokens.decode(token)
+        lane = ctx.read_lane()
+        # SQLite: nothing committed to the file since this token's user row was read and checked (by any
+        # connection or process) means the same row, so the same verdict (DECISIONS 3 still holds).
+        version = lane.data_version() if lane is not None else None
+        seen = self._verdicts.get(claims.token_id) if version is not None else None
+        if seen is not None and seen[0] == version and seen[1] == claims.user_id:
+            principal = seen[2]
+        else:
+            principal = await self._load(ctx, claims)
+            if version is not None:  # read after `version` was taken: at least that fresh
+                if len(self._verdicts) >= _VERDICTS_MAX:
+                    self._verdicts.clear()
+                self._verdicts[claims.token_id] = (version, claims.user_id, principal)
+        if not self.revocations.check_in_sql and await self._is_revoked(claims.token_id):
+            raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
+        ctx.user = principal.copy()
+        ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
+
+    async def _load(self, ctx: RequestContext, claims: Claims) -> Principal:
+        """The user row and the revocation check in one statement, then the account states."""
         info = self.user_info
         assert info is not None and self._statement is not None
         try:
@@ -86,32 +107,14 @@ class AuthService:
         params = {"uid": user_id, "jti": claims.token_id}
         lane = ctx.read_lane()
         if lane is not None:
-            # The lane hands back the very same row object while nothing has been committed to the file
-            # since it was read (any process): the verdict reached on that row still holds.
-            row = await lane.first(self._statement, params, while_unchanged=True)
+            row = await lane.first(self._statement, params)
         else:
             row = (await (await ctx.connection()).execute(self._statement, params)).first()
-        key = (user_id, claims.token_id)
-        seen = self._verdicts.get(key)
-        if seen is not None and seen[0] is row:
-            principal = seen[1]
-        else:
-            principal = self._check_row(row, claims.issued_at)
-            if lane is not None:
-                if len(self._verdicts) >= _VERDICTS_MAX:
-                    self._verdicts.clear()
-                self._verdicts[key] = (row, principal)  # holding `row` keeps its identity unique
-        if not self.revocations.check_in_sql and await self._is_revoked(claims.token_id):
-            raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
-        ctx.user = principal.copy()
-        ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
-
-    def _check_row(self, row: Any, issued_at: float | None) -> Principal:
         if row is None:
             raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
         if self.revocations.check_in_sql and row[-1]:
             raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
-        return self.check_account(dict(zip(self._keys, row)), issued_at=issued_at)
+        return self.check_account(dict(zip(self._keys, row)), issued_at=claims.issued_at)
 
     async def _is_revoked(self, token_id: str) -> bool:
         try:

@@ -72,6 +72,9 @@ async def test_a_warm_decision_makes_no_query(dyn_app_factory: Any) -> None:
     app, amy = await reader_app(dyn_app_factory)
     async with running(app), client_for(app) as client:
         amy_headers, root_headers = await login(client, "amy"), await login(client, "root")
+        # Each token's user row is read once; on SQLite, later requests reuse that check until a commit.
+        for headers in (root_headers, amy_headers):
+            assert (await client.get("/api/users/me", headers=headers)).status_code == 200
         with StatementCounter(app) as counter:
             assert (await client.get("/api/notes", headers=root_headers)).status_code == 200
             no_decision = counter.count  # a super user is never decided: authenticate + the listing
