@@ -153,7 +153,6 @@ def init(
     _add_error_handlers(app)
     _add_middleware(app, runtime)
     _mount_project_routers(app, runtime)
-    app.router.routes.append(runtime.route_table)  # every route arkos adds below, after the project's own
     if cfg.authentication.is_active and user_info is not None:
         _mount_auth_routes(app, runtime)
     if cfg.file_upload.enabled:  # DECISIONS 11: False turns the routes off (not inverted)
@@ -166,6 +165,7 @@ def init(
     install_openapi(app, runtime)
     if guarded_docs:
         _mount_guarded_docs(app, runtime)
+    runtime.route_table.install(app.router.routes)  # after the project's own routers
     if cfg.file_upload.enabled:
         from arkos.uploads.openapi import install_upload_openapi
 

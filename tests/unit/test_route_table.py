@@ -1,4 +1,5 @@
-"""RouteTable answers exactly as the same routes listed one by one in a Starlette router would."""
+"""RouteTable installs one plain Starlette Route per path: same answers as one route per method, and
+tools that walk `app.routes` reading `route.path` keep working."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 
 from arkos.routing.table import RouteTable
 
@@ -18,24 +20,34 @@ def endpoint(label: str):  # type: ignore[no-untyped-def]
     return handle
 
 
-def build() -> RouteTable:
+def build() -> list[Route]:
     table = RouteTable()
-    table.add("/api/files/{path:path}", endpoint("file"), methods=["GET"], name="file")  # unindexed
+    table.add("/api/posts/many", endpoint("create_many"), methods=["POST"], name="create_many")
+    table.add("/api/posts/many", endpoint("update_many"), methods=["PATCH"])
     table.add("/api/posts", endpoint("list"), methods=["GET"], name="find_many")
     table.add("/api/posts", endpoint("create"), methods=["POST"])
-    table.add("/api/posts/many", endpoint("update_many"), methods=["PATCH"])
     table.add("/api/posts/{id}", endpoint("one"), methods=["GET"], name="find_one")
     table.add("/api/posts/{id}", endpoint("update"), methods=["PATCH"])
-    table.add("/api/{anything}/{id}", endpoint("catch-all"), methods=["GET"])  # a parameter in the head
     table.add("/api", endpoint("welcome"), methods=["GET"])
-    return table
+    routes: list[Route] = []
+    table.install(routes)  # type: ignore[arg-type]
+    return routes
 
 
 @pytest.fixture
 async def client():  # type: ignore[no-untyped-def]
-    app = Starlette(routes=[build()])
+    app = Starlette(routes=build())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c
+
+
+def test_one_route_per_path_in_first_added_order() -> None:
+    assert [(r.path, sorted(r.methods or ())) for r in build()] == [
+        ("/api/posts/many", ["PATCH", "POST"]),
+        ("/api/posts", ["GET", "HEAD", "POST"]),
+        ("/api/posts/{id}", ["GET", "HEAD", "PATCH"]),
+        ("/api", ["GET", "HEAD"]),
+    ]
 
 
 async def test_paths_methods_and_parameters(client: httpx.AsyncClient) -> None:
@@ -43,23 +55,18 @@ async def test_paths_methods_and_parameters(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/posts")).json()["route"] == "create"
     assert (await client.get("/api/posts/7")).json() == {"route": "one", "params": {"id": "7"}}
     assert (await client.patch("/api/posts/7")).json()["route"] == "update"
+    assert (await client.patch("/api/posts/many")).json()["route"] == "update_many"  # added before /{id}
+    assert (await client.get("/api/posts/many")).json()["route"] == "one"  # no GET on /many: /{id} matches
     assert (await client.get("/api")).json()["route"] == "welcome"
-    assert (await client.get("/api/files/a/b/c.txt")).json() == {"route": "file", "params": {"path": "a/b/c.txt"}}
+    head = await client.head("/api/posts/7")
+    assert head.status_code == 200 and head.content == b""
 
 
-async def test_the_first_added_route_wins_as_in_a_router(client: httpx.AsyncClient) -> None:
-    assert (await client.patch("/api/posts/many")).json()["route"] == "update_many"  # before /{id}
-    # /api/posts/{id} was added before the catch-all: same key, order kept
-    assert (await client.get("/api/posts/9")).json()["route"] == "one"
-    # only the unindexed catch-all matches this one
-    assert (await client.get("/api/users/9")).json() == {"route": "catch-all", "params": {"anything": "users", "id": "9"}}
-
-
-async def test_wrong_method_is_405_with_allow_and_unknown_path_404(client: httpx.AsyncClient) -> None:
+async def test_wrong_method_is_405_listing_every_method_of_the_path(client: httpx.AsyncClient) -> None:
     response = await client.delete("/api/posts/7")
     assert response.status_code == 405
-    assert "GET" in response.headers["allow"]  # the first route of that path that refused the method
-    assert (await client.get("/api/nothing/here/at/all")).status_code == 404
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "PATCH"}
+    assert (await client.get("/api/nothing/here")).status_code == 404
 
 
 async def test_trailing_slash_redirects_like_starlette(client: httpx.AsyncClient) -> None:
@@ -68,11 +75,19 @@ async def test_trailing_slash_redirects_like_starlette(client: httpx.AsyncClient
     assert response.headers["location"].endswith("/api/posts")
 
 
-def test_url_path_for_finds_named_routes() -> None:
-    table = build()
-    assert table.url_path_for("find_one", id="3") == "/api/posts/3"
-    assert table.url_path_for("find_many") == "/api/posts"
-    from starlette.routing import NoMatchFound
+def test_instrumentation_that_walks_app_routes_finds_the_path() -> None:
+    """OpenTelemetry's and prometheus-fastapi-instrumentator's route lookup."""
+    routes = build()
+    scope = {"type": "http", "method": "GET", "path": "/api/posts/7", "root_path": ""}
+    found = next(r.path for r in routes if r.matches(scope)[0] is Match.FULL)
+    assert found == "/api/posts/{id}"
 
-    with pytest.raises(NoMatchFound):
-        table.url_path_for("nope")
+
+def test_a_method_defined_twice_and_adding_after_install_are_refused() -> None:
+    table = RouteTable()
+    table.add("/a", endpoint("a"), methods=["GET"])
+    with pytest.raises(ValueError, match="GET /a is defined twice"):
+        table.add("/a", endpoint("b"), methods=["GET"])
+    table.install([])
+    with pytest.raises(AssertionError):
+        table.add("/b", endpoint("b"), methods=["GET"])
