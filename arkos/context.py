@@ -51,6 +51,10 @@ class RequestContext:
             self._connection = await self.runtime.database.engine.connect()
         return self._connection
 
+    @property
+    def holds_connection(self) -> bool:
+        return self._connection is not None
+
     async def read_apart(self, statement: Any, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         """Rows of a read that leaves no connection held when the request has none open yet (it goes back
         to the pool at once), so that a slow step after it, such as bcrypt, keeps no connection busy."""

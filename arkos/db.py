@@ -35,7 +35,7 @@ class Database:
         self.engine: AsyncEngine = self._create_engine()
         # Off with `echo`: someone reading the SQL log should see every statement.
         self.read_lane: ReadLane | None = (
-            lane_for(config.url, self.engine.dialect, self.engine.url.database)
+            lane_for(self.engine)
             if config.sqlite_read_lane and not config.echo else None
         )
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 Processor = Callable[[Any], Any] | None
 
@@ -38,7 +39,6 @@ _THREADS = 4
 # A read that takes longer than this in the event loop moves to the thread pool, and comes back once it
 # runs in under half of it there: a plain page's count(*) is ~0.1 ms at 1,000 rows but ~8 ms at 100,000.
 LOOP_BUDGET_SECONDS = 0.001
-_UNCHANGED_MAX = 4096  # rows kept for `while_unchanged` reads; dropped whole when full
 _BUSY_TIMEOUT_MS = 5000  # as the engine's connections (arkos/db.py)
 
 
@@ -74,9 +74,9 @@ def _prepare(statement: Any, dialect: Dialect) -> Prepared:
     return Prepared(compiled.string, names, defaults, binders, readers)
 
 
-def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+def _connect(path: str, uri: bool, busy_timeout_ms: int) -> sqlite3.Connection:
     # Autocommit (no implicit BEGIN) and read-only: the lane can never hold a lock or write.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=uri,
                            timeout=busy_timeout_ms / 1000)
     conn.execute("PRAGMA query_only=ON")
     conn.execute("PRAGMA case_sensitive_like=ON")
@@ -86,8 +86,9 @@ def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
 class ReadLane:
     """Prebuilt reads on one SQLite file. Statements must be long-lived objects (they are memoised by identity)."""
 
-    def __init__(self, path: str, dialect: Dialect) -> None:
+    def __init__(self, path: str, dialect: Dialect, *, uri: bool = False) -> None:
         self.path = path
+        self.uri = uri  # `path` is a `file:` URI with its options (mode=ro, ...)
         self.dialect = dialect
         self._prepared: dict[int, tuple[Any, Prepared]] = {}
         self._loop_conn: sqlite3.Connection | None = None
@@ -96,7 +97,6 @@ class ReadLane:
         self._opened: list[sqlite3.Connection] = []
         self._executor: ThreadPoolExecutor | None = None
         self._epoch = 0
-        self._unchanged: dict[tuple[int, tuple[Any, ...]], tuple[int, list[tuple[Any, ...]]]] = {}
 
     def prepared(self, statement: Any) -> Prepared:
         entry = self._prepared.get(id(statement))
@@ -104,39 +104,25 @@ class ReadLane:
             entry = self._prepared[id(statement)] = (statement, _prepare(statement, self.dialect))
         return entry[1]
 
-    async def first(self, statement: Any, values: Mapping[str, Any], *,
-                    while_unchanged: bool = False) -> tuple[Any, ...] | None:
+    async def first(self, statement: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a bounded lookup (by key): it always runs in the loop, however busy the machine
-        makes it look. `while_unchanged`: answer from the last read of the same statement and values if
-        nothing has been committed to the file since, by any connection or process (PRAGMA data_version)."""
-        rows = await self._read(statement, values, one=True, while_unchanged=while_unchanged)
+        makes it look."""
+        rows = await self._read(statement, values, one=True)
         return rows[0] if rows else None
 
     async def all(self, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         return await self._read(statement, values, one=False)
 
-    async def _read(self, statement: Any, values: Mapping[str, Any], *, one: bool,
-                    while_unchanged: bool = False) -> list[tuple[Any, ...]]:
+    async def _read(self, statement: Any, values: Mapping[str, Any], *, one: bool) -> list[tuple[Any, ...]]:
         prepared = self.prepared(statement)
         params = prepared.parameters(values)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(prepared.sql)
         if not prepared.threaded and self._loop_lock.acquire(blocking=False):
             try:
-                conn = self._loop_connection()
-                if while_unchanged:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                    key = (id(prepared), params)
-                    seen = self._unchanged.get(key)
-                    if seen is not None and seen[0] == version:
-                        return seen[1]
-                rows, elapsed = _execute(conn, prepared, params, one)
+                rows, elapsed = _execute(self._loop_connection(), prepared, params, one)
                 if not one and elapsed > LOOP_BUDGET_SECONDS:
                     prepared.threaded = True  # it got slow (a growing count(*)): the thread pool from now on
-                if while_unchanged:
-                    if len(self._unchanged) >= _UNCHANGED_MAX:
-                        self._unchanged.clear()
-                    self._unchanged[key] = (version, rows)  # read after `version`: at least that fresh
                 return rows
             except sqlite3.Error as exc:
                 if not _is_busy(exc):
@@ -169,8 +155,7 @@ class ReadLane:
         conn = self._loop_conn
         if conn is None:
             conn = self._loop_conn = self._open(busy_timeout_ms=0)
-            self._epoch += 1
-            self._unchanged.clear()  # data_version values belong to one connection
+            self._epoch += 1  # data_version values belong to one connection
         return conn
 
     def _run(self, prepared: Prepared, params: tuple[Any, ...], one: bool) -> tuple[list[tuple[Any, ...]], float]:
@@ -183,21 +168,22 @@ class ReadLane:
             raise _wrap(exc, prepared) from exc
 
     def _open(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
-        conn = _connect(self.path, busy_timeout_ms)
+        conn = _connect(self.path, self.uri, busy_timeout_ms)
         self._opened.append(conn)
         return conn
 
     def close(self) -> None:
-        """Close every connection; like `AsyncEngine.dispose()`, the lane reopens on its next read."""
+        """Close every connection; like `AsyncEngine.dispose()`, the lane reopens on its next read. Called
+        at shutdown, once requests are done: waiting for the pool's threads is then immediate."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        for conn in self._opened:
-            conn.close()
-        self._opened.clear()
-        self._loop_conn = None
-        self._unchanged.clear()
-        self._local = threading.local()
+        with self._loop_lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+            self._loop_conn = None
+            self._local = threading.local()
 
 
 def _execute(conn: sqlite3.Connection, prepared: Prepared, params: tuple[Any, ...],
@@ -225,8 +211,13 @@ def _wrap(exc: sqlite3.Error, prepared: Prepared) -> sa_exc.DBAPIError:
     return kind(prepared.sql, None, exc, hide_parameters=True)
 
 
-def lane_for(url: str, dialect: Dialect, database: str | None) -> ReadLane | None:
-    """A lane for a SQLite file; none for in-memory databases, which a second connection cannot see."""
-    if not url.startswith("sqlite") or not database or database == ":memory:" or "mode=memory" in url:
+def lane_for(engine: AsyncEngine) -> ReadLane | None:
+    """A lane on the file the engine opens (the dialect's own reading of the URL, URI options included);
+    none for in-memory databases, which a second connection cannot see."""
+    if engine.dialect.name != "sqlite":
         return None
-    return ReadLane(database, dialect)
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    path = str(args[0]) if args else ""
+    if not path or ":memory:" in path or "mode=memory" in path:
+        return None
+    return ReadLane(path, engine.dialect, uri=bool(kwargs.get("uri")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,10 @@ class Principal:
         return allowed
 
     def copy(self) -> Principal:
-        """The same user with a fields dict of its own (a request may change it; the next must not see it)."""
-        return Principal(self.id, self.is_super_user, self.is_staff, self.roles, dict(self.fields), self.decider)
+        """The same user with fields of its own (a request may change them; the next must not see it)."""
+        fields = {name: deepcopy(value) if isinstance(value, dict | list | set) else value
+                  for name, value in self.fields.items()}
+        return Principal(self.id, self.is_super_user, self.is_staff, self.roles, fields, self.decider)
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]

@@ -7,9 +7,9 @@ request's database connection is committed only when every stage succeeded (one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,7 +59,10 @@ async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime)
             await route.handler(ctx)
             for after in route.interceptors.after:
                 await after(ctx)
-            await ctx.finish(commit=True)
+            if ctx.holds_connection:
+                await _uncancellable(ctx.finish(commit=True))  # a commit is never cut halfway
+            else:
+                await ctx.finish(commit=True)
         except Exception as exc:
             if is_db_error(exc):
                 raise translate_db_error(exc) from exc
@@ -70,7 +73,7 @@ async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime)
     except Exception as exc:  # the single place where unexpected errors become a 500
         return await _fail(route, ctx, internal_error(exc, debug=runtime.config.is_development))
     except BaseException:  # cancelled (client gone, shutdown timeout): roll back now, never commit half
-        await asyncio.shield(_discard(ctx))
+        await _discard(ctx)
         raise
 
 
@@ -92,9 +95,21 @@ async def _fail(route: CompiledRoute, ctx: RequestContext, error: ArkosError) ->
 
 async def _discard(ctx: RequestContext) -> None:
     try:
-        await ctx.finish(commit=False)
+        await _uncancellable(ctx.finish(commit=False))
     except Exception:  # the connection may be gone (database down); the error already says so
         pass
+
+
+_finishing: set[asyncio.Task[None]] = set()  # strong references: a shielded task must not be collected
+
+
+async def _uncancellable(finish: Coroutine[Any, Any, None]) -> None:
+    """Run a commit or rollback to its end even if the request is cancelled meanwhile (client gone,
+    shutdown timeout): the caller still sees the cancellation, the connection is never left half done."""
+    task = asyncio.ensure_future(finish)
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+    await asyncio.shield(task)
 
 
 def render(ctx: RequestContext) -> Response:

@@ -1,6 +1,6 @@
 """The SQLite read lane seen through the app: plain reads use it, a request's own writes are visible to its
 own reads, and every account change (this process or another) reaches the very next request although
-the user lookup is answered from the `while_unchanged` memo while nothing is committed."""
+the user lookup is not run again while nothing is committed (the data_version check)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def executed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement the lane really runs (a `while_unchanged` hit runs none)."""
+    """The SQL of every statement the lane really runs (a reused authentication verdict runs none)."""
     calls: list[str] = []
     real_execute = readlane._execute
 

@@ -1,5 +1,5 @@
 """The SQLite read lane (arkos/readlane.py): the values SQLAlchemy returns, loop ⇄ thread pool moves, busy
-files, the `while_unchanged` memo, errors without parameters, close/reopen, and when a Database has a lane."""
+files, `data_version`, errors without parameters, close/reopen, and when a Database has a lane."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ async def db(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, ReadLane]]:
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
         await conn.execute(sa.insert(things), ROWS)
-    lane = lane_for(_url(path), engine.dialect, engine.url.database)
+    lane = lane_for(engine)
     assert isinstance(lane, ReadLane)
     try:
         yield engine, lane
@@ -252,10 +252,8 @@ items = sa.Table("items", sa.MetaData(), sa.Column("id", sa.Integer, primary_key
 ITEM = sa.select(items.c.id, items.c.name).where(items.c.id == sa.bindparam("id"))
 
 
-@pytest.mark.parametrize("while_unchanged", [False, True])
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
-async def test_a_busy_file_does_not_block_the_event_loop(tmp_path: Path, while_unchanged: bool,
-                                                         warm: bool) -> None:
+async def test_a_busy_file_does_not_block_the_event_loop(tmp_path: Path, warm: bool) -> None:
     path = tmp_path / "journal.db"
     _rollback_journal_db(path)
     lane = ReadLane(str(path), create_async_engine(_url(path)).dialect)
@@ -278,7 +276,7 @@ async def test_a_busy_file_does_not_block_the_event_loop(tmp_path: Path, while_u
         started = time.perf_counter()
         releaser.start()
         try:
-            row = await asyncio.wait_for(lane.first(ITEM, {"id": 1}, while_unchanged=while_unchanged), 4)
+            row = await asyncio.wait_for(lane.first(ITEM, {"id": 1}), 4)
         finally:
             elapsed = time.perf_counter() - started
             ticking.cancel()
@@ -296,7 +294,7 @@ async def test_a_busy_file_does_not_block_the_event_loop(tmp_path: Path, while_u
         lane.close()
 
 
-# -- 4. while_unchanged: no SQL while nothing was committed; any commit (any process) invalidates --------
+# -- 4. data_version: unchanged while nothing is committed; any commit (any process) changes it ---------
 
 
 def _set_journal_mode(path: Path, mode: str) -> None:
@@ -317,65 +315,33 @@ def _update_in_another_process(path: Path, sql: str) -> None:
 
 
 @pytest.mark.parametrize("journal_mode", ["WAL", "DELETE"])
-async def test_while_unchanged_reuses_the_row_until_anything_commits(db, monkeypatch: pytest.MonkeyPatch,
-                                                                     journal_mode: str) -> None:
+async def test_data_version_changes_with_every_commit_from_anywhere(db, journal_mode: str) -> None:
     engine, lane = db
     path = Path(lane.path)
     await engine.dispose()
     _set_journal_mode(path, journal_mode)
-    executed: list[str] = []
-    real_execute = readlane._execute
+    first = lane.data_version()
+    assert first is not None and lane.data_version() == first  # nothing committed since
+    assert await lane.first(BY_NAME, {"name": "full"}) is not None
+    assert lane.data_version() == first  # reads change nothing
 
-    def counting(conn: Any, prepared: Any, params: Any, one: bool) -> Any:
-        executed.append(prepared.sql)
-        return real_execute(conn, prepared, params, one)
-
-    monkeypatch.setattr(readlane, "_execute", counting)
-    key = {"name": "full"}
-
-    def names(row: tuple[Any, ...] | None) -> Any:
-        return None if row is None else row[1]
-
-    assert names(await lane.first(BY_NAME, key, while_unchanged=True)) == "full"
-    assert len(executed) == 1
-    for _ in range(3):
-        assert names(await lane.first(BY_NAME, key, while_unchanged=True)) == "full"
-    assert len(executed) == 1  # served from the memo: no SQL
-    # other values are other entries; without while_unchanged every read runs its SQL
-    assert await lane.first(BY_NAME, {"name": "nope"}, while_unchanged=True) is None
-    assert len(executed) == 2
-    assert names(await lane.first(BY_NAME, key)) == "full"
-    assert len(executed) == 3
-    assert await lane.first(BY_NAME, {"name": "nope"}, while_unchanged=True) is None
-    assert len(executed) == 3
-
-    # A commit by another process.
     _update_in_another_process(path, "UPDATE things SET name = 'renamed' WHERE name = 'full'")
-    assert await lane.first(BY_NAME, key, while_unchanged=True) is None
-    assert await lane.first(BY_NAME, {"name": "renamed"}, while_unchanged=True) is not None
-    count = len(executed)
-    assert names(await lane.first(BY_NAME, {"name": "renamed"}, while_unchanged=True)) == "renamed"
-    assert len(executed) == count
+    second = lane.data_version()
+    assert second is not None and second != first
+    assert lane.data_version() == second
 
-    # A memoised row changed in place by another process is re-read.
-    row_key = {"id": IDS[3]}
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "json scalar"
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "json scalar"
-    _update_in_another_process(path, f"UPDATE things SET name = 'other process' WHERE id = '{IDS[3].hex}'")
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "other process"
-
-    # A commit by another connection of this process (the engine) invalidates too.
-    async with engine.begin() as conn:
+    async with engine.begin() as conn:  # another connection of this process (the engine)
         await conn.execute(sa.update(things).where(things.c.id == IDS[3]).values(name="engine"))
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "engine"
-    # ... and a rolled-back write changes nothing
-    count = len(executed)
-    async with engine.connect() as conn:
+    third = lane.data_version()
+    assert third not in (first, second)
+    async with engine.connect() as conn:  # a rolled-back write changes nothing
         await conn.execute(sa.update(things).where(things.c.id == IDS[3]).values(name="rolled back"))
         await conn.rollback()
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "engine"
-    assert (await lane.first(BY_ID, row_key, while_unchanged=True))[2] == "engine"
-    assert len(executed) <= count + 1
+    assert lane.data_version() == third
+
+    lane.close()  # a reopened connection counts from scratch: the epoch tells the values apart
+    reopened = lane.data_version()
+    assert reopened is not None and third is not None and reopened[0] == third[0] + 1
 
 
 # -- 5. errors: the engine's exception types, never the parameters ---------------------------------------
@@ -435,7 +401,7 @@ async def test_close_closes_every_connection_and_the_lane_reopens(db) -> None:
     engine, lane = db
     expected = await _engine_first(engine, BY_ID, {"id": IDS[0]})
     for _ in range(50):
-        assert await lane.first(BY_ID, {"id": IDS[0]}, while_unchanged=True) == expected
+        assert await lane.first(BY_ID, {"id": IDS[0]}) == expected
         assert await lane.all(PAGE, {"limit": 2, "offset": 0})
     assert len(lane._opened) == 1  # one loop connection, reused
     lane.prepared(PAGE).threaded = True
@@ -452,7 +418,7 @@ async def test_close_closes_every_connection_and_the_lane_reopens(db) -> None:
     lane.close()  # twice is fine
 
     assert await lane.first(BY_ID, {"id": IDS[0]}) == expected  # reopens (loop)
-    assert await lane.first(BY_ID, {"id": IDS[0]}, while_unchanged=True) == expected
+    assert await lane.first(BY_ID, {"id": IDS[0]}) == expected
     lane.prepared(PAGE).threaded = True
     assert len(await lane.all(PAGE, {"limit": 5, "offset": 0})) == 5  # reopens (pool)
     assert 2 <= len(lane._opened) <= 1 + readlane._THREADS
@@ -481,6 +447,7 @@ async def test_a_sqlite_file_database_has_a_lane_unless_switched_off(tmp_path: P
         ({"url": url, "echo": True}, False),
         ({"url": "sqlite+aiosqlite:///:memory:"}, False),
         ({"url": "sqlite+aiosqlite://"}, False),
+        ({"url": "sqlite+aiosqlite:///file::memory:?cache=shared&uri=true"}, False),  # shared in-memory
         ({"url": "postgresql+asyncpg://user@127.0.0.1:5432/db"}, False),
         ({"url": "postgresql+asyncpg://user@127.0.0.1:5432/db", "sqlite_read_lane": True}, False),
     ]
@@ -494,3 +461,22 @@ async def test_a_sqlite_file_database_has_a_lane_unless_switched_off(tmp_path: P
                 assert database.read_lane is None, options
         finally:
             await database.dispose()
+
+
+async def test_a_uri_filename_keeps_its_options(tmp_path: Path) -> None:
+    """`file:` URIs reach sqlite3 as URIs: the lane opens the same file, with the same options."""
+    path = tmp_path / "uri.db"
+    plain = create_async_engine(_url(path))
+    async with plain.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        await conn.execute(sa.insert(things), ROWS)
+    await plain.dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")
+    lane = lane_for(engine)
+    try:
+        assert lane is not None and lane.uri and lane.path == f"file:{path}?mode=ro"
+        assert await lane.first(BY_ID, {"id": IDS[0]}) == await _engine_first(engine, BY_ID, {"id": IDS[0]})
+    finally:
+        if lane is not None:
+            lane.close()
+        await engine.dispose()
