@@ -206,10 +206,8 @@ class AuthRoutes:
         in progress holds the row (or SQLite's write lock) until it commits, so this waits and then fails."""
         info = self.info
         password = next(f for f in info.fields.values() if f.is_password)
-        # lastLoginAt when the model has it; otherwise the hash is written back as it is, to take the lock.
-        values = ({info.fields["lastLoginAt"].key: now} if "lastLoginAt" in info.fields
-                  else {password.key: hashed})
-        result = await conn.execute(sa.update(info.table).values(values)
+        # lastLoginAt is a required user column (REQUIRED_USER_FIELDS, checked at startup).
+        result = await conn.execute(sa.update(info.table).values({info.fields["lastLoginAt"].key: now})
                                     .where(info.primary_key.column == user_id, password.column == hashed))
         return bool(result.rowcount == 1)
 

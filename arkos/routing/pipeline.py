@@ -95,7 +95,10 @@ async def _fail(route: CompiledRoute, ctx: RequestContext, error: ArkosError) ->
 
 async def _discard(ctx: RequestContext) -> None:
     try:
-        await _uncancellable(ctx.finish(commit=False))
+        if ctx.holds_connection:
+            await _uncancellable(ctx.finish(commit=False))
+        else:  # nothing to roll back (a 401 or 403 never opened one): no task, no extra loop turn
+            await ctx.finish(commit=False)
     except Exception:  # the connection may be gone (database down); the error already says so
         pass
 
