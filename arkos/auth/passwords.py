@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 import bcrypt
+
+from arkos.errors import ArkosError, ErrorCode
 
 if TYPE_CHECKING:
     from arkos.crud.fields import ModelInfo
@@ -52,6 +56,18 @@ class PasswordHasher:
         if updating and changed is not None:
             prepared[changed.key] = utcnow()
         return prepared
+
+
+def check_strength(password: str, regex: str, message: str, *, field: str) -> None:
+    """`authentication.password_regex`, wherever a person chooses a password (signup, update-password,
+    `arkos users create`); 400 PasswordRequirements naming the field otherwise."""
+    if not _pattern(regex).search(password):
+        raise ArkosError(ErrorCode.PASSWORD_REQUIREMENTS, message, meta={"field": field})
+
+
+@functools.lru_cache(maxsize=8)
+def _pattern(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
 
 
 def utcnow() -> dt.datetime:

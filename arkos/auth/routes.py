@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arkos.auth.passwords import utcnow
+from arkos.auth.passwords import check_strength, utcnow
 from arkos.auth.service import timestamp
 from arkos.auth.transport import TokenDelivery
 from arkos.config import ConfigError
@@ -58,7 +57,6 @@ class AuthRoutes:
         assert info is not None
         self.info: ModelInfo = info
         self.delivery = TokenDelivery(runtime.config)
-        self.password_pattern = re.compile(runtime.config.authentication.password_regex)
         # A typo in allowed_usernames fails at startup, not at the first login.
         self.identifiers = {field: self._identifier_path(field)
                             for field in runtime.config.authentication.login.allowed_usernames}
@@ -106,9 +104,8 @@ class AuthRoutes:
         ctx.cookies.extend(self.delivery.login_cookies(token))
 
     def _check_strength(self, password: str, field: str) -> None:
-        if not self.password_pattern.search(password):
-            raise ArkosError(ErrorCode.PASSWORD_REQUIREMENTS, self.runtime.config.authentication.password_message,
-                             meta={"field": field})
+        auth = self.runtime.config.authentication
+        check_strength(password, auth.password_regex, auth.password_message, field=field)
 
     # -- login --------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
+from arkos.auth.passwords import check_strength
 from arkos.cli._common import console, ensure_cwd_on_path, fail
 from arkos.errors import ArkosError, ErrorCode
 
@@ -91,6 +92,8 @@ def create(
     field: Annotated[
         list[str] | None, typer.Option("--field", "-f", help="Other column: key=value (repeat)")
     ] = None,
+    allow_weak_password: Annotated[bool, typer.Option(
+        "--allow-weak-password", help="Skip authentication.password_regex (test accounts only)")] = False,
 ) -> None:
     """Create a user; run `arkos db push` (or `arkos db upgrade`) first so the table exists."""
     fields: dict[str, Any] = parse_fields(field)
@@ -101,6 +104,12 @@ def create(
     runtime = _runtime()
     username = username or typer.prompt("Username")
     password = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not allow_weak_password:
+        auth = runtime.config.authentication
+        try:
+            check_strength(password, auth.password_regex, auth.password_message, field="password")
+        except ArkosError as exc:
+            fail(f"User not created: {exc.message} (--allow-weak-password skips this check)")
     try:
         user = asyncio.run(_create(runtime, username=username, password=password, is_super_user=superuser,
                                    fields=fields))

@@ -69,6 +69,16 @@ def test_invalid_values(cli: Cli, project: Path, extra: list[str], message: str)
     assert user_row(project, "eve") == {}
 
 
+def test_a_weak_password_is_refused_unless_allowed(cli: Cli, project: Path) -> None:
+    result = cli.invoke("users", "create", "--username", "weak", "--password", "abc")
+    assert result.exit_code == 1
+    assert "User not created" in result.output and "--allow-weak-password" in result.output
+    assert user_row(project, "weak") == {}
+    result = cli.invoke("users", "create", "--username", "weak", "--password", "abc", "--allow-weak-password")
+    assert result.exit_code == 0, result.output
+    assert cli.auth(project, "weak", "abc", signup=False) == ["200", "True"]
+
+
 def test_bad_field_syntax(cli: Cli, project: Path) -> None:
     result = cli.invoke("users", "create", "--username", "eve", "--password", "x", "--field", "novalue")
     assert result.exit_code == 2
