@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 Processor = Callable[[Any], Any] | None
 
@@ -209,6 +209,21 @@ def _wrap(exc: sqlite3.Error, prepared: Prepared) -> sa_exc.DBAPIError:
     # parameters are never attached (the engine runs with hide_parameters too).
     kind = sa_exc.OperationalError if isinstance(exc, sqlite3.OperationalError) else sa_exc.DatabaseError
     return kind(prepared.sql, None, exc, hide_parameters=True)
+
+
+async def fetch_first(reader: AsyncConnection | ReadLane, statement: Any,
+                      values: Mapping[str, Any]) -> Sequence[Any] | None:
+    """A prebuilt statement's first row, on the lane or on a connection (`RequestContext.reader`)."""
+    if isinstance(reader, ReadLane):
+        return await reader.first(statement, values)
+    return (await reader.execute(statement, values)).first()
+
+
+async def fetch_all(reader: AsyncConnection | ReadLane, statement: Any,
+                    values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    if isinstance(reader, ReadLane):
+        return await reader.all(statement, values)
+    return (await reader.execute(statement, values)).all()
 
 
 def lane_for(engine: AsyncEngine) -> ReadLane | None:

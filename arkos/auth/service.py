@@ -17,6 +17,7 @@ from arkos.config import ArkosConfig
 from arkos.context import RequestContext
 from arkos.crud.fields import ModelInfo
 from arkos.errors import ArkosError, ErrorCode
+from arkos.readlane import fetch_first
 from arkos.routing.options import Requirement
 
 
@@ -104,12 +105,7 @@ class AuthService:
             user_id = info.primary_key.coerce(claims.user_id)
         except ValueError:
             raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN) from None
-        params = {"uid": user_id, "jti": claims.token_id}
-        lane = ctx.read_lane()
-        if lane is not None:
-            row = await lane.first(self._statement, params)
-        else:
-            row = (await (await ctx.connection()).execute(self._statement, params)).first()
+        row = await fetch_first(await ctx.reader(), self._statement, {"uid": user_id, "jti": claims.token_id})
         if row is None:
             raise ArkosError(ErrorCode.USER_NO_LONGER_EXISTS)
         if self.revocations.check_in_sql and row[-1]:

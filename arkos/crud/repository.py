@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from arkos.crud.fields import FieldInfo, ModelInfo, RelationInfo
 from arkos.crud.query import ListQuery
 from arkos.errors import ArkosError, ErrorCode
-from arkos.readlane import ReadLane
+from arkos.readlane import ReadLane, fetch_all, fetch_first
 
 Row = dict[str, Any]
 Reader = AsyncConnection | ReadLane  # where the prebuilt reads run (RequestContext.reader)
@@ -53,7 +53,7 @@ def _plain_statement(kind: str, info: ModelInfo) -> Any:
         elif kind == "page":
             count = sa.select(sa.func.count()).select_from(info.table).correlate(None).scalar_subquery()
             stmt = (sa.select(*columns, count.label(_TOTAL)).select_from(info.table)
-                    .order_by(info.primary_key.column.asc())
+                    .order_by(info.default_order)
                     .limit(sa.bindparam("_arkos_limit")).offset(sa.bindparam("_arkos_offset")))
         else:
             stmt = sa.select(*columns).where(info.primary_key.column == sa.bindparam("_arkos_pk")).limit(1)
@@ -72,18 +72,13 @@ def is_plain_page(info: ModelInfo, q: ListQuery) -> bool:
             and (q.order_by[0] is info.default_order or q.order_by[0].compare(info.default_order)))
 
 
-async def _all(reader: Reader, stmt: Any, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-    if isinstance(reader, ReadLane):
-        return await reader.all(stmt, params)
-    return (await reader.execute(stmt, params)).all()
-
-
 async def find_plain_page(reader: Reader, info: ModelInfo, q: ListQuery) -> tuple[int, list[Row]]:
-    result = await _all(reader, _plain_statement("page", info), {"_arkos_limit": q.limit, "_arkos_offset": q.offset})
+    result = await fetch_all(reader, _plain_statement("page", info),
+                             {"_arkos_limit": q.limit, "_arkos_offset": q.offset})
     if result:
         total = result[0][-1]
     elif q.page > 1:
-        total = (await _all(reader, _plain_statement("count", info), {}))[0][0]
+        total = (await fetch_all(reader, _plain_statement("count", info), {}))[0][0]
     else:
         total = 0
     keys = info.visible_keys
@@ -167,11 +162,7 @@ def pk_condition(info: ModelInfo, raw_id: str) -> ColumnElement[bool]:
 
 async def find_by_pk(reader: Reader, info: ModelInfo, value: Any) -> Row | None:
     """find_one with no query: visible fields of the row with this (coerced) primary key."""
-    stmt, params = _plain_statement("one", info), {"_arkos_pk": value}
-    if isinstance(reader, ReadLane):
-        record = await reader.first(stmt, params)
-    else:
-        record = (await reader.execute(stmt, params)).first()
+    record = await fetch_first(reader, _plain_statement("one", info), {"_arkos_pk": value})
     return None if record is None else dict(zip(info.visible_keys, record))
 
 
