@@ -7,9 +7,9 @@ request's database connection is committed only when every stage succeeded (one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,10 +59,7 @@ async def run_pipeline(route: CompiledRoute, request: Request, runtime: Runtime)
             await route.handler(ctx)
             for after in route.interceptors.after:
                 await after(ctx)
-            if ctx.holds_connection:
-                await _uncancellable(ctx.finish(commit=True))  # a commit is never cut halfway
-            else:
-                await ctx.finish(commit=True)
+            await _finish(ctx, commit=True)
         except Exception as exc:
             if is_db_error(exc):
                 raise translate_db_error(exc) from exc
@@ -95,10 +92,7 @@ async def _fail(route: CompiledRoute, ctx: RequestContext, error: ArkosError) ->
 
 async def _discard(ctx: RequestContext) -> None:
     try:
-        if ctx.holds_connection:
-            await _uncancellable(ctx.finish(commit=False))
-        else:  # nothing to roll back (a 401 or 403 never opened one): no task, no extra loop turn
-            await ctx.finish(commit=False)
+        await _finish(ctx, commit=False)
     except Exception:  # the connection may be gone (database down); the error already says so
         pass
 
@@ -106,10 +100,14 @@ async def _discard(ctx: RequestContext) -> None:
 _finishing: set[asyncio.Task[None]] = set()  # strong references: a shielded task must not be collected
 
 
-async def _uncancellable(finish: Coroutine[Any, Any, None]) -> None:
-    """Run a commit or rollback to its end even if the request is cancelled meanwhile (client gone,
-    shutdown timeout): the caller still sees the cancellation, the connection is never left half done."""
-    task = asyncio.ensure_future(finish)
+async def _finish(ctx: RequestContext, *, commit: bool) -> None:
+    """Commit or roll back. With a connection, to its end even if the request is cancelled meanwhile (client
+    gone, shutdown timeout): the caller still sees the cancellation, the connection is never left half
+    done. Without one (a 401, a 403, a lane read) there is nothing to protect: no task, no extra loop turn."""
+    if not ctx.holds_connection:
+        await ctx.finish(commit=commit)
+        return
+    task = asyncio.ensure_future(ctx.finish(commit=commit))
     _finishing.add(task)
     task.add_done_callback(_finishing.discard)
     await asyncio.shield(task)
