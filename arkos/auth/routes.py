@@ -60,8 +60,8 @@ class AuthRoutes:
         # A typo in allowed_usernames fails at startup, not at the first login.
         self.identifiers = {field: self._identifier_path(field)
                             for field in runtime.config.authentication.login.allowed_usernames}
-        password_column = next(f.column for f in info.fields.values() if f.is_password)
-        self._login_columns = (*info.visible_columns, password_column)
+        self._password = next(f for f in info.fields.values() if f.is_password)
+        self._login_columns = (*info.visible_columns, self._password.column)
         # A plain identifier column gets a statement built once (the SQLite read lane runs those).
         self._login_statements = {
             field: sa.select(*self._login_columns)
@@ -202,10 +202,9 @@ class AuthRoutes:
         docs/auth-routes.md): a password change committed since the read makes this login fail, and one
         in progress holds the row (or SQLite's write lock) until it commits, so this waits and then fails."""
         info = self.info
-        password = next(f for f in info.fields.values() if f.is_password)
         # lastLoginAt is a required user column (REQUIRED_USER_FIELDS, checked at startup).
         result = await conn.execute(sa.update(info.table).values({info.fields["lastLoginAt"].key: now})
-                                    .where(info.primary_key.column == user_id, password.column == hashed))
+                                    .where(info.primary_key.column == user_id, self._password.column == hashed))
         return bool(result.rowcount == 1)
 
     @staticmethod
@@ -240,13 +239,16 @@ class AuthRoutes:
         current = check_password(current, where="body", field="currentPassword")
         new = check_password(new, where="body", field="newPassword")
         info = self.info
-        password_field = next(f for f in info.fields.values() if f.is_password)
-        conn = await ctx.connection()
-        stored = (await conn.execute(sa.select(password_field.column).where(self._me(ctx)))).scalar_one_or_none()
+        password_field = self._password
+        # Read apart, as login does: no pooled connection waits on the two bcrypt runs below; the write
+        # checks the password is still `stored`.
+        found = await ctx.read_apart(sa.select(password_field.column).where(self._me(ctx)))
+        stored = found[0][0] if found else None
         if not await self.runtime.passwords.verify(current, stored):
             raise ArkosError(ErrorCode.INCORRECT_CURRENT_PASSWORD)
         self._check_strength(new, "newPassword")
         hashed = await self.runtime.passwords.hash(new)
+        conn = await ctx.connection()
         # Only if the password is still the one just verified: of two racing changes, the second gets a 400.
         written = await conn.execute(sa.update(info.table).values({password_field.key: hashed})
                                      .where(self._me(ctx), password_field.column == stored))
