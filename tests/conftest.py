@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,3 +229,13 @@ def redis_url() -> Iterator[tuple[str, str]]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def sqlite_write_in_another_process(path: Path, sql: str) -> None:
+    """Run one statement that changes exactly one row of a SQLite file, from a separate Python process."""
+    script = ("import sqlite3, sys\n"
+              "c = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n"
+              "n = c.execute(sys.argv[2]).rowcount\n"
+              "c.close()\n"
+              "assert n == 1, n\n")
+    subprocess.run([sys.executable, "-c", script, str(path), sql], check=True, timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +86,25 @@ def write_package(root: Path, name: str, files: Mapping[str, str]) -> None:
             if not init.exists():
                 init.write_text("")
         path.write_text(textwrap.dedent(source))
+
+
+Project = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
+
+
+@pytest.fixture
+async def project(app_factory: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Project]:
+    """`await project({"modules/article/router.py": src, ...}, **overrides)`: an app over a fresh package
+    (`PKG` in a source stands for its name), and its client. Import it into a test module to use it."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(files: Mapping[str, str], **overrides: Any) -> tuple[FastAPI, httpx.AsyncClient]:
+        package = unique_package("project_pkg")
+        write_package(tmp_path, package, {name: source.replace("PKG", package) for name, source in files.items()})
+        app = await app_factory(package=package, **overrides)
+        clients.append(client_for(app))
+        return app, clients[-1]
+
+    yield make
+    for client in clients:
+        await client.aclose()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -11,29 +10,10 @@ import pytest
 from fastapi import FastAPI
 
 import arkos
-from tests.conftest import client_for, make_user
-from tests.http.crud_helpers import assert_error, bearer, create, unique_package, write_package
+from tests.conftest import make_user
+from tests.http.crud_helpers import (  # noqa: F401 - project is a fixture
+    assert_error, bearer, create, project, unique_package, write_package)
 
-Project = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-@pytest.fixture
-async def project(app_factory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Project]:
-    """`await project({"modules/article/router.py": src, ...})`: an app over a fresh package, and its client."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(files: Mapping[str, str], **overrides: Any) -> tuple[FastAPI, httpx.AsyncClient]:
-        package = unique_package("hooks_pkg")
-        write_package(tmp_path, package, files)
-        app = await app_factory(package=package, **overrides)
-        client = client_for(app)
-        clients.append(client)
-        return app, client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def _build(app_factory, monkeypatch, tmp_path, files: Mapping[str, str], **overrides: Any) -> FastAPI:

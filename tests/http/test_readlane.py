@@ -4,9 +4,7 @@ the user lookup is not run again while nothing is committed (the data_version ch
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +14,9 @@ from fastapi import FastAPI
 
 from arkos import readlane
 from arkos.readlane import ReadLane
-from tests.conftest import PASSWORD, AppFactory, client_for, login, make_user
+from tests.conftest import PASSWORD, AppFactory, client_for, login, make_user, sqlite_write_in_another_process
 from tests.http.auth_helpers import STRONG_PASSWORD, bearer
-from tests.http.crud_helpers import assert_error, create, unique_package, write_package
+from tests.http.crud_helpers import assert_error, create, project  # noqa: F401 - project is a fixture
 
 ME = "/api/users/me"
 PUBLIC = {"modules/article/router.py": "hook = {op: {'authentication': False} for op in ("
@@ -62,15 +60,6 @@ def user_lookups(app: FastAPI, executed: list[str]) -> int:
 
 def database_file(app: FastAPI) -> Path:
     return Path(app.state.arkos.database.engine.url.database)
-
-
-def in_another_process(path: Path, sql: str) -> None:
-    script = ("import sqlite3, sys\n"
-              "c = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n"
-              "n = c.execute(sys.argv[2]).rowcount\n"
-              "c.close()\n"
-              "assert n == 1, n\n")
-    subprocess.run([sys.executable, "-c", script, str(path), sql], check=True, timeout=30)
 
 
 async def served_from_the_memo(app: FastAPI, client: httpx.AsyncClient, headers: Mapping[str, str],
@@ -159,26 +148,6 @@ OWN_WRITES = {**PUBLIC, "modules/article/interceptors.py": """
 """}
 
 
-Project = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-@pytest.fixture
-async def project(app_factory: AppFactory, monkeypatch: pytest.MonkeyPatch,
-                  tmp_path: Path) -> AsyncIterator[Project]:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(files: Mapping[str, str], **overrides: Any) -> tuple[FastAPI, httpx.AsyncClient]:
-        package = unique_package("readlane_pkg")
-        write_package(tmp_path, package, files)
-        app = await app_factory(package=package, **overrides)
-        client = client_for(app)
-        clients.append(client)
-        return app, client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def test_a_request_reads_its_own_uncommitted_write(project, executed: list[str]) -> None:
@@ -264,11 +233,11 @@ async def test_a_change_by_another_process_reaches_the_next_request(app: FastAPI
     headers = users["reader"]["headers"]
     path = database_file(app)
     await served_from_the_memo(app, client, headers, executed)
-    in_another_process(path, "UPDATE users SET is_active = 0 WHERE username = 'reader'")
+    sqlite_write_in_another_process(path, "UPDATE users SET is_active = 0 WHERE username = 'reader'")
     assert_error(await client.get(ME, headers=headers), 401, "AccountInactive")
-    in_another_process(path, "UPDATE users SET is_active = 1 WHERE username = 'reader'")
+    sqlite_write_in_another_process(path, "UPDATE users SET is_active = 1 WHERE username = 'reader'")
     await served_from_the_memo(app, client, headers, executed)
-    in_another_process(path, "DELETE FROM users WHERE username = 'reader'")
+    sqlite_write_in_another_process(path, "DELETE FROM users WHERE username = 'reader'")
     assert_error(await client.get(ME, headers=headers), 401, "UserNoLongerExists")
     # the other users are unaffected, and still served
     assert (await client.get(ME, headers=users["editor"]["headers"])).status_code == 200

@@ -5,8 +5,7 @@ Validation runs after authentication and authorization: a stranger's bad body ge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import client_for, make_user
-from tests.http.crud_helpers import assert_error, bearer, unique_package, write_package
+from tests.http.crud_helpers import assert_error, bearer, project  # noqa: F401 - project is a fixture
 
 MODELS = """
     from pydantic import BaseModel, ConfigDict, Field
@@ -71,24 +70,6 @@ CUSTOM_ROUTER = """
         return {"data": dump(request.state.validated["body"])}
 """
 
-Project = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
-
-
-@pytest.fixture
-async def project(app_factory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Project]:
-    monkeypatch.syspath_prepend(str(tmp_path))
-    clients: list[httpx.AsyncClient] = []
-
-    async def make(files: Mapping[str, str], **overrides: Any) -> tuple[FastAPI, httpx.AsyncClient]:
-        package = unique_package("validation_pkg")
-        write_package(tmp_path, package, {name: source.replace("PKG", package) for name, source in files.items()})
-        app = await app_factory(package=package, **overrides)
-        clients.append(client_for(app))
-        return app, clients[-1]
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 async def user_headers(app: FastAPI, client: httpx.AsyncClient, name: str, **kwargs: Any) -> dict[str, str]:

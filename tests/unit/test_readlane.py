@@ -8,8 +8,6 @@ import datetime as dt
 import decimal
 import enum
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +24,7 @@ from arkos import readlane
 from arkos.config import DatabaseConfig
 from arkos.db import Database
 from arkos.readlane import ReadLane, lane_for
+from tests.conftest import sqlite_write_in_another_process
 
 
 class Color(enum.Enum):
@@ -305,15 +304,6 @@ def _set_journal_mode(path: Path, mode: str) -> None:
         conn.close()
 
 
-def _update_in_another_process(path: Path, sql: str) -> None:
-    script = ("import sqlite3, sys\n"
-              "c = sqlite3.connect(sys.argv[1], timeout=5, isolation_level=None)\n"
-              "n = c.execute(sys.argv[2]).rowcount\n"
-              "c.close()\n"
-              "assert n == 1, n\n")
-    subprocess.run([sys.executable, "-c", script, str(path), sql], check=True, timeout=30)
-
-
 @pytest.mark.parametrize("journal_mode", ["WAL", "DELETE"])
 async def test_data_version_changes_with_every_commit_from_anywhere(db, journal_mode: str) -> None:
     engine, lane = db
@@ -325,7 +315,7 @@ async def test_data_version_changes_with_every_commit_from_anywhere(db, journal_
     assert await lane.first(BY_NAME, {"name": "full"}) is not None
     assert lane.data_version() == first  # reads change nothing
 
-    _update_in_another_process(path, "UPDATE things SET name = 'renamed' WHERE name = 'full'")
+    sqlite_write_in_another_process(path, "UPDATE things SET name = 'renamed' WHERE name = 'full'")
     second = lane.data_version()
     assert second is not None and second != first
     assert lane.data_version() == second
