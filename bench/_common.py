@@ -83,6 +83,21 @@ def pins() -> tuple[list[str], list[str]]:
 
 # ------------------------------------------------------------------ servers
 
+
+def stop_process_group(proc: subprocess.Popen[bytes] | None, *, timeout: float) -> None:
+    """SIGTERM the process group (a server and its workers), SIGKILL it if still there after `timeout` s."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 @dataclass
 class Server:
     name: str
@@ -124,16 +139,7 @@ class Server:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_process_group(proc, timeout=10)
 
     def __enter__(self) -> Server:
         self.start()

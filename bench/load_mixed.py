@@ -63,7 +63,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH, HOST, NS, PASSWORD, PYTHON, REPO, machine_note, pg_database, write_seed  # noqa: E402
+from _common import (BENCH, HOST, NS, PASSWORD, PYTHON, REPO, machine_note, pg_database,  # noqa: E402
+                     stop_process_group, write_seed)
 
 PEER = BENCH / "peers" / "arkos_py"
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -386,16 +387,7 @@ def start_server(args: argparse.Namespace, env: dict[str, str], log: Path, cwd: 
 
 
 def stop_server(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    stop_process_group(proc, timeout=20)  # 4 workers finish their requests first
 
 
 # ------------------------------------------------------------------ verification
