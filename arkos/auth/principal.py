@@ -5,19 +5,45 @@ from __future__ import annotations
 from collections.abc import Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+
+class UserFields(dict[str, Any]):
+    """A user's visible fields (wire names), read-only: one Principal serves every request of a token
+    until its user row changes, so no request may change what the next one sees. `dict(user.fields)`
+    (or `copy`, `pickle`) gives a plain, writable dict."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a Principal's fields are read-only; copy them with dict(user.fields)")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return dict, (dict(self),)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: id, flags, roles and the user's visible fields (wire names)."""
+    """Who is calling: id, flags, roles and the user's visible fields (wire names). Immutable."""
 
     id: Any
     is_super_user: bool = False
     is_staff: bool = False
     roles: tuple[str, ...] = ()
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = field(default_factory=UserFields)
     decider: Any = field(default=None, repr=False, compare=False)
+    # The fields holding a dict, list or set (a JSON column, a list of roles): read-only `fields` cannot
+    # stop a request from changing those in place, so each request gets its own copies (see for_request).
+    _mutable: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fields, UserFields):
+            object.__setattr__(self, "fields", UserFields(self.fields))
+        mutable = tuple(name for name, value in self.fields.items() if isinstance(value, dict | list | set))
+        object.__setattr__(self, "_mutable", mutable)
 
     async def can(self, requirement: Any) -> bool:
         """Whether this user may do what `requirement` asks (used by `policy.can_*`)."""
@@ -28,11 +54,15 @@ class Principal:
         allowed, _why = await self.decider(self, requirement)
         return allowed
 
-    def copy(self) -> Principal:
-        """The same user with fields of its own (a request may change them; the next must not see it)."""
-        fields = {name: deepcopy(value) if isinstance(value, dict | list | set) else value
-                  for name, value in self.fields.items()}
-        return Principal(self.id, self.is_super_user, self.is_staff, self.roles, fields, self.decider)
+    def for_request(self) -> Principal:
+        """This Principal for one more request: itself when nothing in it can be changed in place (the
+        common case, free), else a copy with its own dicts, lists and sets."""
+        if not self._mutable:
+            return self
+        fields = dict(self.fields)
+        for name in self._mutable:
+            fields[name] = deepcopy(fields[name])
+        return Principal(self.id, self.is_super_user, self.is_staff, self.roles, UserFields(fields), self.decider)
 
     def __getitem__(self, name: str) -> Any:
         return self.fields[name]

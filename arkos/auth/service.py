@@ -94,7 +94,7 @@ class AuthService:
                 self._verdicts[claims.token_id] = (version, claims.user_id, principal)
         if not self.revocations.check_in_sql and await self._is_revoked(claims.token_id):
             raise ArkosError(ErrorCode.INVALID_AUTH_TOKEN)
-        ctx.user = principal.copy()
+        ctx.user = principal.for_request()
         ctx.token_id, ctx.token_expires_at = claims.token_id, claims.expires_at
 
     async def _load(self, ctx: RequestContext, claims: Claims) -> Principal:
@@ -140,17 +140,23 @@ class AuthService:
 
     async def authorize(self, ctx: RequestContext, requirement: Requirement) -> None:
         if self.authorize_hooks.is_empty:
-            await self._authorize(ctx, requirement)
+            if not self._passes_at_once(ctx.user, requirement):
+                await self._authorize(ctx, requirement)
             return
         call = HookCall(ctx, action=requirement.action, resource=requirement.resource, rule=requirement.rule)
         await self.authorize_hooks.run(call, lambda: self._authorize(ctx, requirement))
 
+    def _passes_at_once(self, user: Principal | None, requirement: Requirement) -> bool:
+        """The common cases, decided without awaiting anything or explaining why."""
+        if user is None:  # authentication was skipped by a hook: nothing to authorize (reference §3.2)
+            return True
+        return user.is_super_user or (self.mode == "static" and requirement.rule.grants(user.roles))
+
     async def _authorize(self, ctx: RequestContext, requirement: Requirement) -> None:
         user = ctx.user
-        if user is None:  # authentication was skipped by a hook: nothing to authorize (reference §3.2)
+        if self._passes_at_once(user, requirement):
             return
-        if user.is_super_user:
-            return
+        assert user is not None
         # Dynamic mode reads grants (on a cache miss) on the request's own connection, not a second one.
         allowed, decided_by = await self.decide(user, requirement, ctx.connection)
         if not allowed:

@@ -14,11 +14,13 @@ LOGGED_OUT = "no-token"
 
 def read_token(request: Request) -> tuple[str | None, str]:
     """The request's token and where it came from; a Bearer header wins even when it is bad."""
-    header = request.headers.get("authorization")
-    if header and header.startswith("Bearer "):
-        token = header[7:].strip()
-        if token:
-            return token, "header"
+    for name, value in request.scope["headers"]:  # the raw list (lower-case names): no Headers object
+        if name == b"authorization":
+            if value.startswith(b"Bearer "):
+                token = value[7:].strip()
+                if token:
+                    return token.decode("latin-1"), "header"
+            break
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie and cookie != LOGGED_OUT:
         return cookie, "cookie"

@@ -26,6 +26,15 @@ class AccessRule:
     def allows_anyone(self) -> bool:
         return ANY_ROLE in self.roles
 
+    def grants(self, roles: Sequence[str]) -> bool:
+        """Whether a user with `roles` passes this rule in static mode (super users are decided before)."""
+        if ANY_ROLE in self.roles:
+            return True
+        for role in roles:  # a loop, not any(<generator>): this runs on every authorized request
+            if role in self.roles:
+                return True
+        return False
+
 
 def normalize_rule(rule: object) -> AccessRule:
     """Every accepted rule spelling → AccessRule; `"*"`, `["*"]` and `{"roles": "*"}` mean the same (DECISIONS 8)."""
