@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -107,6 +107,7 @@ class Server:
     env: Mapping[str, str] = field(default_factory=dict)
     pin: bool = True
     log: Path | None = None
+    prefix: Sequence[str] = ()  # run under this (valgrind ...) instead of pinned
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -114,8 +115,8 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        srv_pin, _ = pins() if self.pin else ([], [])
-        cmd = [*srv_pin, PYTHON, "-m", "uvicorn", self.app, "--host", HOST, "--port", str(self.port),
+        srv_pin, _ = pins() if self.pin and not self.prefix else ([], [])
+        cmd = [*srv_pin, *self.prefix, PYTHON, "-m", "uvicorn", self.app, "--host", HOST, "--port", str(self.port),
                "--workers", "1", "--no-access-log", "--log-level", "warning"]
         extra = [p for p in (self.env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")) if p]
         env = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join([str(self.cwd), str(BENCH), *extra])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +55,12 @@ class AuthService:
         self._keys: tuple[str, ...] = ()
         if user_info is not None:
             self._build_statement(user_info)
+        # The pipeline's two stages (401, 403). Without hooks, the usual case, the checks themselves:
+        # one coroutine less per request.
+        self.authenticate: Callable[[RequestContext], Awaitable[None]] = (
+            self._authenticate if self.authenticate_hooks.is_empty else self._authenticate_with_hooks)
+        self.authorize: Callable[[RequestContext, Requirement], Awaitable[None]] = (
+            self._authorize if self.authorize_hooks.is_empty else self._authorize_with_hooks)
 
     def _build_statement(self, info: ModelInfo) -> None:
         # One round trip per authenticated request: the user's visible columns and, with the database
@@ -66,10 +73,7 @@ class AuthService:
         role_field = info.fields.get("roles") or info.fields.get("role")
         self._role_key = role_field.wire if role_field else None
 
-    async def authenticate(self, ctx: RequestContext) -> None:
-        if self.authenticate_hooks.is_empty:
-            await self._authenticate(ctx)
-            return
+    async def _authenticate_with_hooks(self, ctx: RequestContext) -> None:
         await self.authenticate_hooks.run(HookCall(ctx), lambda: self._authenticate(ctx))
 
     async def _authenticate(self, ctx: RequestContext) -> None:
@@ -138,11 +142,7 @@ class AuthService:
             decider=self.decide,
         )
 
-    async def authorize(self, ctx: RequestContext, requirement: Requirement) -> None:
-        if self.authorize_hooks.is_empty:
-            if not self._passes_at_once(ctx.user, requirement):
-                await self._authorize(ctx, requirement)
-            return
+    async def _authorize_with_hooks(self, ctx: RequestContext, requirement: Requirement) -> None:
         call = HookCall(ctx, action=requirement.action, resource=requirement.resource, rule=requirement.rule)
         await self.authorize_hooks.run(call, lambda: self._authorize(ctx, requirement))
 
