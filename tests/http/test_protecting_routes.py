@@ -197,6 +197,42 @@ async def test_plain_route_refuses_changed_password_tokens(app_factory: AppFacto
         assert fresh.status_code == 200, fresh.text
 
 
+TAMPER_ROUTER = """
+    import arkos
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+
+    @router.get("/api/tamper")
+    async def tamper(user: arkos.CurrentUser):
+        user["roles"].append("Admin")  # a list: this request's own copy
+        try:
+            user.fields["isSuperUser"] = True
+            blocked = False
+        except TypeError:
+            blocked = True
+        return {"roles": user["roles"], "principalRoles": list(user.roles), "blocked": blocked}
+"""
+
+
+async def test_a_request_cannot_change_the_user_the_next_one_sees(app_factory: AppFactory, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The requests of one token share its Principal: fields are read-only, lists are copied per request."""
+    app = await project_app(app_factory, tmp_path, monkeypatch, {"modules/misc/router.py": TAMPER_ROUTER},
+                            authentication={"user_model": "Member"})
+    await make_user(app, "member", role=None, roles=["User"])
+    async with client_for(app) as client:
+        headers = await login(client, "member")
+        for _ in range(3):  # the same token each time: no append accumulates, no flag sticks
+            response = await client.get("/api/tamper", headers=headers)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"roles": ["User", "Admin"], "principalRoles": ["User"], "blocked": True}
+        me = await client.get("/api/users/me", headers=headers)
+        assert me.json()["data"]["roles"] == ["User"] and me.json()["data"]["isSuperUser"] is False
+        assert_error(await client.get("/api/comments", headers=headers), 403, "NotEnoughPermissions")
+
+
 # -- route hooks on generated routes ---------------------------------------------------------------------
 
 
