@@ -133,6 +133,11 @@ class DatabaseConfig(_Frozen):
     echo: bool = False
     sqlite_read_lane: bool = Field(
         True, description="SQLite: run arkos's prebuilt hot reads on plain sqlite3 (see arkos/readlane.py)")
+    postgresql_read_lane: bool = Field(
+        True, description="PostgreSQL: run arkos's prebuilt hot reads on asyncpg directly, one round trip "
+                          "each, in autocommit (see arkos/pglane.py)")
+    read_lane_connections: int = Field(
+        4, ge=1, le=100, description="PostgreSQL read lane: connections per worker (each held for one read)")
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
     pool_timeout_seconds: float = Field(10.0, gt=0)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from arkos.auth.principal import Principal
     from arkos.crud.fields import ModelInfo
     from arkos.errors import ArkosError
+    from arkos.pglane import PgReadLane
     from arkos.readlane import ReadLane
 
 
@@ -63,11 +64,12 @@ class RequestContext:
         async with self.runtime.database.engine.connect() as conn:
             return (await conn.execute(statement, params)).all()
 
-    def read_lane(self) -> ReadLane | None:
-        """SQLite's read lane while the request has opened no connection (nothing of its own uncommitted)."""
+    def read_lane(self) -> ReadLane | PgReadLane | None:
+        """The read lane (SQLite's or PostgreSQL's) while the request has opened no connection (nothing of
+        its own uncommitted)."""
         return self.runtime.database.read_lane if self._connection is None else None
 
-    async def reader(self) -> AsyncConnection | ReadLane:
+    async def reader(self) -> AsyncConnection | ReadLane | PgReadLane:
         """Where a prebuilt read runs: the read lane when there is one, else the request's connection."""
         return self.read_lane() or await self.connection()
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from arkos.config import DatabaseConfig
+from arkos.pglane import PgReadLane, pg_lane_for
 from arkos.readlane import ReadLane, lane_for
 
 
@@ -32,12 +33,25 @@ class Database:
         self.url = config.url
         self.is_sqlite = config.url.startswith("sqlite")
         self.is_postgresql = config.url.startswith("postgresql")
+        self._server_settings: dict[str, str] = {}
+        if config.statement_timeout_ms:
+            self._server_settings["statement_timeout"] = str(config.statement_timeout_ms)
+        if config.schema_name:
+            self._server_settings["search_path"] = config.schema_name
         self.engine: AsyncEngine = self._create_engine()
-        # Off with `echo`: someone reading the SQL log should see every statement.
-        self.read_lane: ReadLane | None = (
-            lane_for(self.engine)
-            if config.sqlite_read_lane and not config.echo else None
-        )
+        self.read_lane: ReadLane | PgReadLane | None = self._read_lane()
+
+    def _read_lane(self) -> ReadLane | PgReadLane | None:
+        cfg = self.config
+        if cfg.echo:  # someone reading the SQL log should see every statement
+            return None
+        if self.is_sqlite:
+            return lane_for(self.engine) if cfg.sqlite_read_lane else None
+        if cfg.postgresql_read_lane:
+            return pg_lane_for(self.engine, max_size=cfg.read_lane_connections,
+                               acquire_timeout=cfg.pool_timeout_seconds, server_settings=self._server_settings,
+                               connect_timeout=cfg.connect_timeout_seconds)
+        return None
 
     def _create_engine(self) -> AsyncEngine:
         cfg = self.config
@@ -53,11 +67,7 @@ class Database:
                 pool_timeout=cfg.pool_timeout_seconds,
                 pool_pre_ping=True,
             )
-            server_settings: dict[str, str] = {}
-            if cfg.statement_timeout_ms:
-                server_settings["statement_timeout"] = str(cfg.statement_timeout_ms)
-            if cfg.schema_name:
-                server_settings["search_path"] = cfg.schema_name
+            server_settings = self._server_settings
             # A host that drops packets instead of refusing them must not hold a request for asyncpg's 60 s.
             kwargs["connect_args"] = {"timeout": cfg.connect_timeout_seconds,
                                       **({"server_settings": server_settings} if server_settings else {})}
@@ -75,5 +85,5 @@ class Database:
 
     async def dispose(self) -> None:
         if self.read_lane is not None:
-            self.read_lane.close()
+            await self.read_lane.aclose()
         await self.engine.dispose()

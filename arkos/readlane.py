@@ -50,6 +50,7 @@ class Prepared:
     binders: tuple[Processor, ...]
     readers: tuple[Processor, ...]
     threaded: bool = False  # run in the thread pool: it took longer than LOOP_BUDGET_SECONDS in the loop
+    readers_known: bool = True  # PostgreSQL: the readers need the column type OIDs, known once prepared
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -63,12 +64,16 @@ class Prepared:
                      for read, value in zip(self.readers, raw))
 
 
-def _prepare(statement: Any, dialect: Dialect) -> Prepared:
+def prepare(statement: Any, dialect: Dialect, *, with_readers: bool = True) -> Prepared:
+    """The statement as the engine would send it: SQL, positional parameter order, bind and result processors
+    of the dialect (without readers when they depend on column types known only once prepared)."""
     compiled = statement.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
     binds = {compiled.bind_names[b]: b for b in compiled.binds.values()}
     defaults = {name: binds[name].value for name in names if not binds[name].required}
     binders = tuple(binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+    if not with_readers:
+        return Prepared(compiled.string, names, defaults, binders, (), readers_known=False)
     readers = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None)
                     for col in statement.selected_columns)
     return Prepared(compiled.string, names, defaults, binders, readers)
@@ -101,7 +106,7 @@ class ReadLane:
     def prepared(self, statement: Any) -> Prepared:
         entry = self._prepared.get(id(statement))
         if entry is None or entry[0] is not statement:
-            entry = self._prepared[id(statement)] = (statement, _prepare(statement, self.dialect))
+            entry = self._prepared[id(statement)] = (statement, prepare(statement, self.dialect))
         return entry[1]
 
     async def first(self, statement: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -172,6 +177,9 @@ class ReadLane:
         self._opened.append(conn)
         return conn
 
+    async def aclose(self) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close every connection; like `AsyncEngine.dispose()`, the lane reopens on its next read. Called
         at shutdown, once requests are done: waiting for the pool's threads is then immediate."""
@@ -211,19 +219,18 @@ def _wrap(exc: sqlite3.Error, prepared: Prepared) -> sa_exc.DBAPIError:
     return kind(prepared.sql, None, exc, hide_parameters=True)
 
 
-async def fetch_first(reader: AsyncConnection | ReadLane, statement: Any,
-                      values: Mapping[str, Any]) -> Sequence[Any] | None:
-    """A prebuilt statement's first row, on the lane or on a connection (`RequestContext.reader`)."""
-    if isinstance(reader, ReadLane):
-        return await reader.first(statement, values)
-    return (await reader.execute(statement, values)).first()
+async def fetch_first(reader: Any, statement: Any, values: Mapping[str, Any]) -> Sequence[Any] | None:
+    """A prebuilt statement's first row, on a lane (SQLite's or PostgreSQL's) or on a connection
+    (`RequestContext.reader`)."""
+    if isinstance(reader, AsyncConnection):
+        return (await reader.execute(statement, values)).first()
+    return await reader.first(statement, values)
 
 
-async def fetch_all(reader: AsyncConnection | ReadLane, statement: Any,
-                    values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-    if isinstance(reader, ReadLane):
-        return await reader.all(statement, values)
-    return (await reader.execute(statement, values)).all()
+async def fetch_all(reader: Any, statement: Any, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    if isinstance(reader, AsyncConnection):
+        return (await reader.execute(statement, values)).all()
+    return await reader.all(statement, values)
 
 
 def lane_for(engine: AsyncEngine) -> ReadLane | None:

@@ -13,10 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from arkos.crud.fields import FieldInfo, ModelInfo, RelationInfo
 from arkos.crud.query import ListQuery
 from arkos.errors import ArkosError, ErrorCode
+from arkos.pglane import PgReadLane
 from arkos.readlane import ReadLane, fetch_all, fetch_first
 
 Row = dict[str, Any]
-Reader = AsyncConnection | ReadLane  # where the prebuilt reads run (RequestContext.reader)
+Reader = AsyncConnection | ReadLane | PgReadLane  # where the prebuilt reads run (RequestContext.reader)
 Registry = Mapping[type, ModelInfo]
 _TOTAL = "__arkos_total__"
 

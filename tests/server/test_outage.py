@@ -210,11 +210,36 @@ def test_an_exhausted_pool_answers_503_after_pool_timeout(pg_database: dict[str,
                 holder = asyncio.create_task(client.get("/api/sql-sleep?seconds=1.5", headers=headers))
                 await asyncio.sleep(0.3)  # the holder has the only connection by now
                 started = time.monotonic()
-                waiting = await client.get("/api/entries", headers=headers)
+                waiting = await client.post("/api/entries", json={"batch": "waits"}, headers=headers)
                 assert time.monotonic() - started < 1.2, "the request waited past pool_timeout_seconds"
                 assert waiting.status_code == 503, waiting.text
                 assert waiting.json()["code"] == "ServiceUnavailable"
+                # Plain reads (and the user lookup) run on the read lane's own connections meanwhile.
+                assert (await client.get("/api/entries", headers=headers)).status_code == 200
                 assert (await holder).status_code == 200
+                created = await client.post("/api/entries", json={"batch": "after"}, headers=headers)
+                assert created.status_code == 201, created.text
+        finally:
+            await app.state.arkos.database.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_busy_read_lane_answers_503_after_pool_timeout(pg_database: dict[str, str]) -> None:
+    async def run() -> None:
+        app = _app(pg_database, read_lane_connections=1, pool_timeout_seconds=0.3)
+        lane = app.state.arkos.database.read_lane
+        try:
+            async with _client(app) as client:
+                headers = await _login(client)
+                assert (await client.get("/api/entries", headers=headers)).status_code == 200  # lane opened
+                assert lane._pool is not None
+                async with lane._pool.acquire():  # the lane's only connection, held
+                    started = time.monotonic()
+                    waiting = await client.get("/api/entries", headers=headers)
+                    assert time.monotonic() - started < 1.2, "the read waited past pool_timeout_seconds"
+                    assert waiting.status_code == 503, waiting.text
+                    assert waiting.json()["code"] == "ServiceUnavailable"
                 assert (await client.get("/api/entries", headers=headers)).status_code == 200
         finally:
             await app.state.arkos.database.dispose()
