@@ -36,6 +36,7 @@ from arkos.readlane import Prepared, prepare
 log = logging.getLogger("arkos.readlane")
 
 # Errors that mean "this connection is gone", not "this statement failed": the read is retried once.
+# (TimeoutError is an OSError too, but a timeout is handled before these: it is not a dead connection.)
 _DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
          asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
 
@@ -79,12 +80,14 @@ class PgReadLane:
                 pool = self._pool or await self._open()
                 async with pool.acquire(timeout=self._acquire_timeout) as conn:
                     if not prepared.readers_known:
-                        statement_ = await conn.prepare(prepared.sql)
-                        self._learn_readers(statement, prepared, statement_)
-                        raws = await statement_.fetch(*params)
+                        ps = await conn.prepare(prepared.sql)
+                        self._learn_readers(statement, prepared, ps)
+                        raws = await ps.fetch(*params)
                     else:
                         raws = await conn.fetch(prepared.sql, *params)
                 return [prepared.row(raw) for raw in raws]
+            except TimeoutError as exc:  # no connection free within the pool timeout, or connecting timed out
+                raise sa_exc.TimeoutError("read lane: no database connection within the timeout") from exc
             except _DEAD as exc:
                 if attempt == 2 or self._pool is None:
                     raise _wrap(exc, prepared.sql) from exc
@@ -93,8 +96,6 @@ class PgReadLane:
                 await self._pool.expire_connections()
             except asyncpg.PostgresError as exc:
                 raise _wrap(exc, prepared.sql) from exc
-            except asyncio.TimeoutError as exc:  # no connection free within the pool timeout
-                raise sa_exc.TimeoutError("read lane: no connection available") from exc
         raise AssertionError("unreachable")
 
     def _learn_readers(self, statement: Any, prepared: Prepared, prepared_statement: Any) -> None:
