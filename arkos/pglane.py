@@ -118,8 +118,11 @@ class PgReadLane:
         return self._pool
 
     async def _create_pool(self) -> asyncpg.Pool:
+        # No inactivity timer (it costs a timer per read): an idle connection the server has closed is
+        # found dead on its next read and replaced then.
         return await asyncpg.create_pool(min_size=0, max_size=self._max_size, init=self._init_connection,
-                                         reset=_nothing_to_reset, **self._connect_kwargs)
+                                         reset=_nothing_to_reset, max_inactive_connection_lifetime=0,
+                                         **self._connect_kwargs)
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
         # The codecs SQLAlchemy's asyncpg dialect installs on its connections (json and jsonb as text,
