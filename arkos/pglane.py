@@ -53,6 +53,7 @@ class PgReadLane:
         self._json_loads = json_deserializer or json.loads
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[asyncpg.Pool] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pool's connections belong to
         # statement identity → (statement, Prepared with the readers for its column OIDs)
         self._prepared: dict[int, tuple[Any, Prepared]] = {}
 
@@ -75,6 +76,8 @@ class PgReadLane:
         params = prepared.parameters(values)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(prepared.sql)
+        if self._loop is not asyncio.get_running_loop() and self._pool is not None:
+            self._leave_loop()
         for attempt in (1, 2):
             try:
                 pool = self._pool or await self._open()
@@ -106,8 +109,18 @@ class PgReadLane:
         prepared.readers_known = True
         self._prepared[id(statement)] = (statement, prepared)
 
+    def _leave_loop(self) -> None:
+        """The app is now served by another event loop (Starlette's TestClient used without `with` runs each
+        request in a loop of its own): asyncpg connections cannot follow, so they are dropped."""
+        pool, self._pool, self._opening = self._pool, None, None
+        try:
+            pool.terminate()  # type: ignore[union-attr]
+        except RuntimeError:  # that loop is closed already: its sockets went with it
+            pass
+
     async def _open(self) -> asyncpg.Pool:
         if self._opening is None:
+            self._loop = asyncio.get_running_loop()
             self._opening = asyncio.ensure_future(self._create_pool())
         try:
             self._pool = await asyncio.shield(self._opening)
@@ -135,6 +148,9 @@ class PgReadLane:
 
     async def aclose(self) -> None:
         """Close every connection (at shutdown, once requests are done); the lane reopens on its next read."""
+        if self._pool is not None and self._loop is not asyncio.get_running_loop():
+            self._leave_loop()
+            return
         pool, self._pool, self._opening = self._pool, None, None
         if pool is not None:
             try:

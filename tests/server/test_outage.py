@@ -245,3 +245,27 @@ def test_a_busy_read_lane_answers_503_after_pool_timeout(pg_database: dict[str, 
             await app.state.arkos.database.dispose()
 
     asyncio.run(run())
+
+
+def test_the_read_lane_follows_the_event_loop(pg_database: dict[str, str]) -> None:
+    """An app served by one event loop after another (Starlette's TestClient used without `with` runs
+    each request in a loop of its own): the lane's asyncpg connections belong to the first loop and
+    must not be reused from the next."""
+    app = _app(pg_database)
+
+    async def one_request(headers: dict[str, str] | None = None) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # no lifespan: nothing closes the lane between loops
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            if headers is None:
+                return await client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+            return await client.get("/api/entries", headers=headers)
+
+    token = asyncio.run(one_request())
+    assert token.status_code == 200, token.text
+    headers = {"Authorization": f"Bearer {token.json()['accessToken']}"}
+    statuses = [asyncio.run(one_request(headers)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200], statuses
+    database = app.state.arkos.database
+    asyncio.run(database.read_lane.aclose())
+    # The engine's pooled connections belong to loops that are closed now: dropped, not closed.
+    database.engine.sync_engine.dispose(close=False)
