@@ -179,7 +179,8 @@ def pg_lane_for(engine: AsyncEngine, *, max_size: int, acquire_timeout: float,
     _args, kwargs = engine.dialect.create_connect_args(engine.url)
     kwargs = {k: v for k, v in kwargs.items() if k != "prepared_statement_cache_size"}
     kwargs["timeout"] = connect_timeout
-    if server_settings:
-        kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **server_settings}
+    # Read-only at the server, as SQLite's lane is with `query_only`: the lane can never write.
+    kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **server_settings,
+                                 "default_transaction_read_only": "on"}
     return PgReadLane(engine.dialect, kwargs, max_size=max_size, acquire_timeout=acquire_timeout,
                       json_deserializer=getattr(engine.dialect, "_json_deserializer", None))

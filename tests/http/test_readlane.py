@@ -1,20 +1,34 @@
-"""The SQLite read lane seen through the app: plain reads use it, a request's own writes are visible to its
-own reads, and every account change (this process or another) reaches the very next request although
-the user lookup is not run again while nothing is committed (the data_version check)."""
+"""The read lanes seen through the app (SQLite's, arkos/readlane.py, and PostgreSQL's, arkos/pglane.py): plain
+reads, logins and the user lookup use them, a request's own writes are visible to its own reads, and every
+account change (this process, another process or another connection) reaches the very next request. On
+SQLite the user lookup is not run again while nothing is committed (the data_version check); PostgreSQL
+has no such signal, so there every authenticated request reads its user on the lane."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from arkos import readlane
-from arkos.readlane import ReadLane
-from tests.conftest import PASSWORD, AppFactory, client_for, login, make_user, sqlite_write_in_another_process
+from arkos.pglane import PgReadLane
+from arkos.readlane import ReadLane, prepare
+from tests.conftest import (
+    PASSWORD,
+    PG_URL,
+    AppFactory,
+    client_for,
+    login,
+    make_user,
+    sqlite_write_in_another_process,
+)
 from tests.http.auth_helpers import STRONG_PASSWORD, bearer
 from tests.http.crud_helpers import assert_error, create, project  # noqa: F401 - project is a fixture
 
@@ -23,38 +37,55 @@ PUBLIC = {"modules/article/router.py": "hook = {op: {'authentication': False} fo
           "'find_many', 'find_one', 'create_one', 'update_one', 'delete_one')}\n"}
 
 
+# Both backends, for the tests that hold for both lanes.
+BOTH = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True)
+
+
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """SQLite only (the lane exists only there), unless a test parametrizes it."""
+    """SQLite unless a test parametrizes it (BOTH)."""
     return str(getattr(request, "param", "sqlite"))
 
 
+class _Recorder(logging.Handler):
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.calls = calls
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.calls.append(record.getMessage())
+
+
 @pytest.fixture
-def executed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement the lane really runs (a reused authentication verdict runs none)."""
+def executed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SQL of every statement a lane runs (a reused authentication verdict runs none). Both lanes bypass
+    the engine and its events: each logs its statements at DEBUG on `arkos.readlane`, recorded here."""
     calls: list[str] = []
-    real_execute = readlane._execute
-
-    def recording(conn: Any, prepared: Any, params: Any, one: bool) -> Any:
-        calls.append(prepared.sql)
-        return real_execute(conn, prepared, params, one)
-
-    monkeypatch.setattr(readlane, "_execute", recording)
-    # Reads stay in the event loop (where the memo lives) however loaded the machine is.
+    logger = logging.getLogger("arkos.readlane")
+    handler = _Recorder(calls)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    # SQLite: reads stay in the event loop (where the memo lives) however loaded the machine is.
     monkeypatch.setattr(readlane, "LOOP_BUDGET_SECONDS", 10.0)
-    return calls
+    try:
+        yield calls
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
-def lane_of(app: FastAPI) -> ReadLane:
+def lane_of(app: FastAPI) -> ReadLane | PgReadLane:
     lane = app.state.arkos.database.read_lane
-    assert isinstance(lane, ReadLane)
+    assert isinstance(lane, ReadLane | PgReadLane)
     return lane
 
 
 def user_lookups(app: FastAPI, executed: list[str]) -> int:
-    """How many times the lane ran the per-request user + revocation lookup."""
+    """How many times a lane ran the per-request user + revocation lookup."""
     runtime = app.state.arkos
-    sql = lane_of(app).prepared(runtime.auth._statement).sql
+    sql = prepare(runtime.auth._statement, lane_of(app).dialect, with_readers=False).sql
     return executed.count(sql)
 
 
@@ -62,51 +93,90 @@ def database_file(app: FastAPI) -> Path:
     return Path(app.state.arkos.database.engine.url.database)
 
 
-async def served_from_the_memo(app: FastAPI, client: httpx.AsyncClient, headers: Mapping[str, str],
-                               executed: list[str]) -> None:
-    """Two requests: the second one's user lookup runs no SQL (nothing was committed in between)."""
+async def authenticated_twice(app: FastAPI, client: httpx.AsyncClient, headers: Mapping[str, str],
+                              executed: list[str]) -> None:
+    """Two requests with one token. SQLite: the second one's user lookup runs no SQL (nothing was committed
+    in between, the memo answers). PostgreSQL: each request reads its user, on the lane."""
     assert (await client.get(ME, headers=headers)).status_code == 200
     before = user_lookups(app, executed)
     response = await client.get(ME, headers=headers)
     assert response.status_code == 200, response.text
-    assert user_lookups(app, executed) == before, "the user lookup should have come from the memo"
+    if isinstance(lane_of(app), ReadLane):
+        assert user_lookups(app, executed) == before, "the user lookup should have come from the memo"
+    else:
+        assert user_lookups(app, executed) == before + 1, "the user lookup should have run on the lane"
+
+
+async def write_elsewhere(app: FastAPI, sql: str) -> None:
+    """Change exactly one row outside the app: from another process (SQLite file) or through a connection
+    of another engine (PostgreSQL, in the app's schema)."""
+    database = app.state.arkos.database
+    if database.is_sqlite:
+        sqlite_write_in_another_process(database_file(app), sql)
+        return
+    engine = create_async_engine(
+        PG_URL, connect_args={"server_settings": {"search_path": database.config.schema_name}})
+    try:
+        async with engine.begin() as conn:
+            assert (await conn.execute(sa.text(sql))).rowcount == 1
+    finally:
+        await engine.dispose()
 
 
 # -- which apps have a lane ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)],
-                         indirect=True)
-async def test_only_sqlite_files_have_a_lane(app_factory: AppFactory, backend: str) -> None:
+@BOTH
+async def test_sqlite_files_and_postgresql_have_their_lane(app_factory: AppFactory, backend: str) -> None:
+    """By default an app reads through its backend's lane, on its own database (file or schema)."""
     app = await app_factory()
     lane = app.state.arkos.database.read_lane
     if backend == "sqlite":
         assert isinstance(lane, ReadLane)
         assert Path(lane.path) == database_file(app)
     else:
-        assert lane is None
+        assert isinstance(lane, PgReadLane)
+    user = await make_user(app, "reader")
+    runtime = app.state.arkos
+    row = await lane.first(runtime.auth._statement, {"uid": user["id"], "jti": "no-such-token"})
+    assert row is not None and "reader" in row
 
 
-async def test_the_lane_can_be_switched_off(app_factory: AppFactory, executed: list[str]) -> None:
-    for database in ({"sqlite_read_lane": False}, {"echo": True}):
-        app = await app_factory(database=database)
-        assert app.state.arkos.database.read_lane is None, database
-    await make_user(app, "reader")
+@BOTH
+async def test_the_lane_can_be_switched_off(app_factory: AppFactory, backend: str,
+                                            executed: list[str]) -> None:
+    """Switched off (its backend's switch, or `echo`), every read goes through the engine: the lane runs
+    nothing. The other backend's switch leaves the lane alone."""
+    switch = {"sqlite": "sqlite_read_lane", "postgresql": "postgresql_read_lane"}
+    apps = [await app_factory(database={switch[backend]: False}), await app_factory(database={"echo": True})]
+    await make_user(apps[0], "reader")
+    for app in apps:
+        assert app.state.arkos.database.read_lane is None
+        async with client_for(app) as client:
+            headers = await login(client, "reader")
+            for _ in range(2):
+                response = await client.get(ME, headers=headers)
+                assert response.status_code == 200, response.text
+            assert (await client.get("/api/articles", headers=headers)).status_code in {200, 403}
+    assert executed == []
+    other = "sqlite" if backend == "postgresql" else "postgresql"
+    app = await app_factory(database={switch[other]: False})
+    lane_of(app)
     async with client_for(app) as client:
         headers = await login(client, "reader")
-        for _ in range(2):
-            response = await client.get(ME, headers=headers)
-            assert response.status_code == 200, response.text
-        assert (await client.get("/api/articles", headers=headers)).status_code in {200, 403}
-    assert executed == []
+        assert (await client.get(ME, headers=headers)).status_code == 200
+    assert user_lookups(app, executed) == 1
 
 
 # -- plain reads use the lane ----------------------------------------------------------------------------
 
 
+@BOTH
 async def test_plain_reads_and_the_user_lookup_run_on_the_lane(app: FastAPI, client: httpx.AsyncClient,
                                                                 users: dict[str, Any],
                                                                 executed: list[str]) -> None:
+    """A plain page, a get-one by id, the login lookup and the per-request user lookup all run on the lane."""
+    lane_of(app)
     admin = users["admin"]["headers"]
     article = await create(client, "articles", {"title": "on the lane"}, admin)
     executed.clear()
@@ -121,7 +191,10 @@ async def test_plain_reads_and_the_user_lookup_run_on_the_lane(app: FastAPI, cli
     assert any("FROM articles" in sql for sql in executed), executed
     missing = await client.get("/api/articles/no-such-id", headers=admin)
     assert_error(missing, 404, "NotFound")
-    await served_from_the_memo(app, client, users["reader"]["headers"], executed)
+    executed.clear()
+    await login(client, "reader")
+    assert any("FROM users" in sql for sql in executed), executed
+    await authenticated_twice(app, client, users["reader"]["headers"], executed)
 
 
 # -- read-your-writes: a request that opened a connection reads through it -------------------------------
@@ -150,9 +223,12 @@ OWN_WRITES = {**PUBLIC, "modules/article/interceptors.py": """
 
 
 
+@BOTH
 async def test_a_request_reads_its_own_uncommitted_write(project, executed: list[str]) -> None:
+    """A request that opened a connection (and wrote in it) reads through that connection, never the lane,
+    which would not see the uncommitted rows."""
     app, client = await project(OWN_WRITES)
-    assert isinstance(app.state.arkos.database.read_lane, ReadLane)
+    lane_of(app)
     # Control: without a write of its own, find_one is answered by the lane.
     plain = await create(client, "articles", {"title": "committed before"})
     executed.clear()
@@ -183,11 +259,13 @@ async def test_a_request_reads_its_own_uncommitted_write(project, executed: list
 # -- account changes reach the very next request ---------------------------------------------------------
 
 
+@BOTH
 async def test_deactivating_a_user_blocks_their_next_request(app: FastAPI, client: httpx.AsyncClient,
                                                              users: dict[str, Any],
                                                              executed: list[str]) -> None:
+    """Deactivated by an admin: the very next request of that user is refused, reactivated: served."""
     reader = users["reader"]
-    await served_from_the_memo(app, client, reader["headers"], executed)
+    await authenticated_twice(app, client, reader["headers"], executed)
     patched = await client.patch(f"/api/users/{reader['user']['id']}", headers=users["admin"]["headers"],
                                  json={"isActive": False})
     assert patched.status_code == 200, patched.text
@@ -199,11 +277,13 @@ async def test_deactivating_a_user_blocks_their_next_request(app: FastAPI, clien
     assert (await client.get(ME, headers=reader["headers"])).status_code == 200
 
 
+@BOTH
 async def test_a_password_change_kills_the_older_token_at_once(app: FastAPI, client: httpx.AsyncClient,
                                                                users: dict[str, Any],
                                                                executed: list[str]) -> None:
+    """After a password change the older token is refused on its very next request; the new one works."""
     old = users["reader"]["headers"]
-    await served_from_the_memo(app, client, old, executed)
+    await authenticated_twice(app, client, old, executed)
     changed = await client.post("/api/auth/update-password", headers=old,
                                 json={"currentPassword": PASSWORD, "newPassword": STRONG_PASSWORD})
     assert changed.status_code == 200, changed.text
@@ -214,12 +294,14 @@ async def test_a_password_change_kills_the_older_token_at_once(app: FastAPI, cli
     assert_error(await client.get(ME, headers=old), 401, "PasswordChanged")
 
 
+@BOTH
 async def test_logout_kills_the_token_at_once(app: FastAPI, client: httpx.AsyncClient, users: dict[str, Any],
                                               executed: list[str]) -> None:
+    """A logged-out token is refused on its very next request; the user's other token still works."""
     headers = users["reader"]["headers"]
     other = await login(client, "reader")
-    await served_from_the_memo(app, client, headers, executed)
-    await served_from_the_memo(app, client, other, executed)
+    await authenticated_twice(app, client, headers, executed)
+    await authenticated_twice(app, client, other, executed)
     response = await client.delete("/api/auth/logout", headers=headers)
     assert response.status_code == 204, response.text
     client.cookies.clear()
@@ -227,17 +309,19 @@ async def test_logout_kills_the_token_at_once(app: FastAPI, client: httpx.AsyncC
     assert (await client.get(ME, headers=other)).status_code == 200  # only that token
 
 
-async def test_a_change_by_another_process_reaches_the_next_request(app: FastAPI, client: httpx.AsyncClient,
-                                                                    users: dict[str, Any],
-                                                                    executed: list[str]) -> None:
+@BOTH
+async def test_a_change_made_outside_the_app_reaches_the_next_request(app: FastAPI, client: httpx.AsyncClient,
+                                                                      users: dict[str, Any],
+                                                                      executed: list[str]) -> None:
+    """Another process (SQLite) or another connection (PostgreSQL, e.g. an operator's psql) deactivates,
+    reactivates, deletes a user: each change reaches that user's very next request."""
     headers = users["reader"]["headers"]
-    path = database_file(app)
-    await served_from_the_memo(app, client, headers, executed)
-    sqlite_write_in_another_process(path, "UPDATE users SET is_active = 0 WHERE username = 'reader'")
+    await authenticated_twice(app, client, headers, executed)
+    await write_elsewhere(app, "UPDATE users SET is_active = false WHERE username = 'reader'")
     assert_error(await client.get(ME, headers=headers), 401, "AccountInactive")
-    sqlite_write_in_another_process(path, "UPDATE users SET is_active = 1 WHERE username = 'reader'")
-    await served_from_the_memo(app, client, headers, executed)
-    sqlite_write_in_another_process(path, "DELETE FROM users WHERE username = 'reader'")
+    await write_elsewhere(app, "UPDATE users SET is_active = true WHERE username = 'reader'")
+    await authenticated_twice(app, client, headers, executed)
+    await write_elsewhere(app, "DELETE FROM users WHERE username = 'reader'")
     assert_error(await client.get(ME, headers=headers), 401, "UserNoLongerExists")
     # the other users are unaffected, and still served
     assert (await client.get(ME, headers=users["editor"]["headers"])).status_code == 200

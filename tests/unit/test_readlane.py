@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from arkos import readlane
 from arkos.config import DatabaseConfig
 from arkos.db import Database
+from arkos.pglane import PgReadLane
 from arkos.readlane import ReadLane, lane_for
 from tests.conftest import sqlite_write_in_another_process
 
@@ -429,26 +430,34 @@ async def test_the_lane_never_writes(db) -> None:
 
 
 async def test_a_sqlite_file_database_has_a_lane_unless_switched_off(tmp_path: Path) -> None:
+    """SQLite files get the SQLite lane (sqlite_read_lane), PostgreSQL the asyncpg lane (postgresql_read_lane,
+    each switch acting on its own backend only); `echo` switches both off. No connection is opened."""
     url = _url(tmp_path / "app.db")
-    cases: list[tuple[dict[str, Any], bool]] = [
-        ({"url": url}, True),
-        ({"url": url, "sqlite_read_lane": True}, True),
-        ({"url": url, "sqlite_read_lane": False}, False),
-        ({"url": url, "echo": True}, False),
-        ({"url": "sqlite+aiosqlite:///:memory:"}, False),
-        ({"url": "sqlite+aiosqlite://"}, False),
-        ({"url": "sqlite+aiosqlite:///file::memory:?cache=shared&uri=true"}, False),  # shared in-memory
-        ({"url": "postgresql+asyncpg://user@127.0.0.1:5432/db"}, False),
-        ({"url": "postgresql+asyncpg://user@127.0.0.1:5432/db", "sqlite_read_lane": True}, False),
+    pg_url = "postgresql+asyncpg://user@127.0.0.1:5432/db"
+    cases: list[tuple[dict[str, Any], type | None]] = [
+        ({"url": url}, ReadLane),
+        ({"url": url, "sqlite_read_lane": True}, ReadLane),
+        ({"url": url, "postgresql_read_lane": False}, ReadLane),
+        ({"url": url, "sqlite_read_lane": False}, None),
+        ({"url": url, "echo": True}, None),
+        ({"url": "sqlite+aiosqlite:///:memory:"}, None),
+        ({"url": "sqlite+aiosqlite://"}, None),
+        ({"url": "sqlite+aiosqlite:///file::memory:?cache=shared&uri=true"}, None),  # shared in-memory
+        ({"url": pg_url}, PgReadLane),
+        ({"url": pg_url, "sqlite_read_lane": True}, PgReadLane),
+        ({"url": pg_url, "sqlite_read_lane": False}, PgReadLane),
+        ({"url": pg_url, "postgresql_read_lane": False}, None),
+        ({"url": pg_url, "echo": True}, None),
     ]
-    for options, has_lane in cases:
+    for options, lane_type in cases:
         database = Database(DatabaseConfig(**options))
         try:
-            if has_lane:
-                assert isinstance(database.read_lane, ReadLane), options
-                assert Path(database.read_lane.path) == tmp_path / "app.db"
-            else:
+            if lane_type is None:
                 assert database.read_lane is None, options
+            else:
+                assert type(database.read_lane) is lane_type, options
+            if lane_type is ReadLane:
+                assert Path(database.read_lane.path) == tmp_path / "app.db"
         finally:
             await database.dispose()
 
