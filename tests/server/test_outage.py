@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import arkos
@@ -233,13 +234,15 @@ def test_a_busy_read_lane_answers_503_after_pool_timeout(pg_database: dict[str, 
             async with _client(app) as client:
                 headers = await _login(client)
                 assert (await client.get("/api/entries", headers=headers)).status_code == 200  # lane opened
-                assert lane._pool is not None
-                async with lane._pool.acquire():  # the lane's only connection, held
-                    started = time.monotonic()
-                    waiting = await client.get("/api/entries", headers=headers)
-                    assert time.monotonic() - started < 1.2, "the read waited past pool_timeout_seconds"
-                    assert waiting.status_code == 503, waiting.text
-                    assert waiting.json()["code"] == "ServiceUnavailable"
+                # A slow read holds the lane's only connection.
+                holder = asyncio.create_task(lane.first(sa.select(sa.func.pg_sleep(1.0)), {}))
+                await asyncio.sleep(0.2)
+                started = time.monotonic()
+                waiting = await client.get("/api/entries", headers=headers)
+                assert time.monotonic() - started < 0.7, "the read waited past pool_timeout_seconds"
+                assert waiting.status_code == 503, waiting.text
+                assert waiting.json()["code"] == "ServiceUnavailable"
+                await holder
                 assert (await client.get("/api/entries", headers=headers)).status_code == 200
         finally:
             await app.state.arkos.database.dispose()
