@@ -28,6 +28,7 @@ Results are also appended to bench/out/auth_cost.tsv.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import shutil
@@ -36,8 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (BENCH, HOST, POST_ID, PYTHON, Server, login, machine_note, median, require_wrk, scratch_dir,
-                     wrk)
+from _common import (BENCH, HOST, POST_ID, PYTHON, Server, login, machine_note, median, pg_available, pg_database,
+                     require_wrk, scratch_dir, wrk)
 
 APP_DIR = BENCH / "auth_app"
 READS = (("find_many", "/api/posts?limit=20", "/api/open-posts?limit=20"),
@@ -77,7 +78,8 @@ def reads(srv: Server, rounds: int, duration: float, rows: list[str]) -> None:
                 print(f"  r{r + 1} {kind:9} {variant:4} {w.rps:8.0f} req/s  cpu {w.cpu_ms_per_req:6.3f} ms/req  "
                       f"p50 {w.p50_ms:6.1f} ms", flush=True)
                 rows.append(_row("reads", r + 1, kind, variant, w.rps, w.cpu_ms_per_req))
-    print(f"\n### authenticated vs open generated reads (SQLite, {rounds} rounds of {duration:g} s)\n")
+    backend = "PostgreSQL" if "postgresql" in srv.env.get("DATABASE_URL", "") else "SQLite"
+    print(f"\n### authenticated vs open generated reads ({backend}, {rounds} rounds of {duration:g} s)\n")
     print("| route | authenticated req/s | open req/s | CPU ms/req auth / open | cost by req/s | cost by CPU | "
           "target ≤ 10 % |")
     print("|---|---:|---:|---|---:|---:|---|")
@@ -185,6 +187,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4)
     parser.add_argument("--skip-reads", action="store_true")
     parser.add_argument("--skip-login", action="store_true")
+    parser.add_argument("--backend", choices=("sqlite", "pg"), default="sqlite",
+                        help="pg: a scratch database on 127.0.0.1:5432 instead of a SQLite file")
     parser.add_argument("--instructions", action="store_true", help="count instructions/request under callgrind")
     parser.add_argument("--requests", type=int, default=300, help="requests per route with --instructions")
     args = parser.parse_args()
@@ -196,8 +200,13 @@ def main() -> None:
     print(f"# auth_cost — {machine_note()}\n")
     rows: list[str] = []
     try:
-        with scratch_dir("arkos-auth-") as tmp:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(scratch_dir("arkos-auth-"))
             env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/auth.db"}
+            if args.backend == "pg":
+                if not pg_available():
+                    raise SystemExit("--backend pg: no PostgreSQL at 127.0.0.1:5432")
+                env["DATABASE_URL"] = stack.enter_context(pg_database("arkos_bench_auth"))
             subprocess.run([PYTHON, "seed.py"], cwd=APP_DIR, check=True,
                            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join([str(APP_DIR), str(BENCH)])})
             if args.instructions:
