@@ -81,8 +81,9 @@ class PgReadLane:
         params = prepared.parameters(values)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(prepared.sql)
-        if self._loop is not asyncio.get_running_loop() and self._pool is not None:
-            self._leave_loop()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._move_to(loop)
         gate = self._gate
         try:
             if gate.locked():
@@ -128,19 +129,21 @@ class PgReadLane:
         prepared.readers_known = True
         self._prepared[id(statement)] = (statement, prepared)
 
-    def _leave_loop(self) -> None:
-        """The app is now served by another event loop (Starlette's TestClient used without `with` runs each
-        request in a loop of its own): asyncpg connections cannot follow, so they are dropped."""
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The lane is now used from another event loop (the first one, or Starlette's TestClient without
+        `with`, which runs each request in a loop of its own): asyncpg connections and the semaphore
+        belong to one loop, so those of the previous loop are dropped."""
         pool, self._pool, self._opening = self._pool, None, None
-        self._gate = asyncio.Semaphore(self._max_size)  # a semaphore belongs to one loop too
-        try:
-            pool.terminate()  # type: ignore[union-attr]
-        except RuntimeError:  # that loop is closed already: its sockets went with it
-            pass
+        self._gate = asyncio.Semaphore(self._max_size)
+        self._loop = loop
+        if pool is not None:
+            try:
+                pool.terminate()
+            except RuntimeError:  # that loop is closed already: its sockets went with it
+                pass
 
     async def _open(self) -> asyncpg.Pool:
         if self._opening is None:
-            self._loop = asyncio.get_running_loop()
             self._opening = asyncio.ensure_future(self._create_pool())
         try:
             self._pool = await asyncio.shield(self._opening)
@@ -168,11 +171,11 @@ class PgReadLane:
 
     async def aclose(self) -> None:
         """Close every connection (at shutdown, once requests are done); the lane reopens on its next read."""
-        if self._pool is not None and self._loop is not asyncio.get_running_loop():
-            self._leave_loop()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._move_to(loop)
             return
         pool, self._pool, self._opening = self._pool, None, None
-        self._gate = asyncio.Semaphore(self._max_size)  # the next loop may be another one
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)
