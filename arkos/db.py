@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -26,15 +27,20 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+def _ping_on_checkout(timeout: float) -> Callable[[Any, Any, Any], None]:
     """A pooled connection that died (PostgreSQL restarted, a proxy cut it) is replaced before a request
     uses it: SQLAlchemy's documented checkout-event check, as one simple-protocol round trip (no
-    prepared statement, so PgBouncer's transaction mode is fine too). Raising DisconnectionError makes
-    the pool reconnect this connection and run the check again."""
-    try:
-        dbapi_connection.run_async(lambda conn: conn.execute("SELECT 1"))
-    except Exception as exc:
-        raise sa_exc.DisconnectionError(f"connection check failed: {type(exc).__name__}") from exc
+    prepared statement, so PgBouncer's transaction mode is fine too), bounded by the connect timeout (a
+    host that drops packets). Raising DisconnectionError makes the pool reconnect this connection and
+    run the check again."""
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            dbapi_connection.run_async(lambda conn: conn.execute("SELECT 1", timeout=timeout))
+        except Exception as exc:
+            raise sa_exc.DisconnectionError(f"connection check failed: {type(exc).__name__}") from exc
+
+    return ping
 
 
 class Database:
@@ -89,7 +95,7 @@ class Database:
         if self.is_sqlite:
             event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         else:
-            event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
+            event.listen(engine.sync_engine, "checkout", _ping_on_checkout(cfg.connect_timeout_seconds))
         return engine
 
     def connect(self) -> AsyncConnection:

@@ -1,8 +1,8 @@
 """PostgreSQL read lane: arkos's prebuilt hot reads on asyncpg directly, in autocommit, outside SQLAlchemy.
 
 Through SQLAlchemy asyncio an authenticated get-one on PostgreSQL was seven round trips: the pool's
-pre-ping (BEGIN; `;`; ROLLBACK, the adapter wraps it in a transaction for pgbouncer), BEGIN, the user
-lookup, the row, COMMIT; each round trip costs ~25 µs of kernel CPU on loopback plus the greenlet
+pre-ping (BEGIN; `;`; ROLLBACK, the adapter wraps it in a transaction for pgbouncer; arkos/db.py now
+checks with one SELECT 1), BEGIN, the user lookup, the row, COMMIT; each round trip costs ~25 µs of kernel CPU on loopback plus the greenlet
 bridge. The lane runs the same prebuilt statements (the user + revocation lookup, one row by primary
 key, the plain page, the login lookup) as one round trip each: compiled once by SQLAlchemy for the
 asyncpg dialect (its SQL, bind casts and positional order), prepared by asyncpg's statement cache, read
@@ -11,7 +11,7 @@ does), so callers get exactly the values `AsyncConnection.execute` returns.
 
 Its connections come from an asyncpg pool of their own (`database.read_lane_connections`, opened on
 first use), set up like the engine's (timeouts, `statement_timeout`, `search_path`, SQLAlchemy's JSON
-codecs). Each read holds one only for its round trip, in autocommit: a read needs no transaction and
+codecs) and read-only. Each read holds one only for its round trip, in autocommit: a read needs no transaction and
 leaves no state, so there is nothing to reset on release and no pre-ping: a read whose connection turns
 out to be dead (the server restarted) is retried once, after every connection of the pool has been
 marked for replacement. Like the SQLite lane it is used only while the request has opened no
@@ -39,6 +39,10 @@ log = logging.getLogger("arkos.readlane")
 # (TimeoutError is an OSError too, but a timeout is handled before these: it is not a dead connection.)
 _DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
          asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
+
+
+# Longest a lane read may take without statement_timeout_ms: the lane's reads are by key or a page.
+READ_TIMEOUT_SECONDS = 30.0
 
 
 class PgReadLane:
@@ -109,7 +113,7 @@ class PgReadLane:
                     else:
                         raws = await conn.fetch(prepared.sql, *params)
                 return [prepared.row(raw) for raw in raws]
-            except TimeoutError as exc:  # connecting took longer than connect_timeout_seconds
+            except TimeoutError as exc:  # connecting or the read itself took too long (see pg_lane_for)
                 raise sa_exc.TimeoutError("read lane: no database connection within the timeout") from exc
             except _DEAD as exc:
                 if attempt == 2 or self._pool is None:
@@ -143,15 +147,18 @@ class PgReadLane:
                 pass
 
     async def _open(self) -> asyncpg.Pool:
-        if self._opening is None:
-            self._opening = asyncio.ensure_future(self._create_pool())
+        opening = self._opening
+        if opening is None:
+            opening = self._opening = asyncio.ensure_future(self._create_pool())
         try:
-            self._pool = await asyncio.shield(self._opening)
+            pool = await asyncio.shield(opening)
         except BaseException:
-            if self._opening.done():  # failed (database down): the next read tries again
+            if opening.done() and self._opening is opening:  # failed: the next read tries again
                 self._opening = None
             raise
-        return self._pool
+        if self._opening is opening:  # not replaced meanwhile by a move to another loop
+            self._pool = pool
+        return pool
 
     async def _create_pool(self) -> asyncpg.Pool:
         # No inactivity timer (it costs a timer per read): an idle connection the server has closed is
@@ -168,6 +175,9 @@ class PgReadLane:
                                   schema="pg_catalog", format="binary")
         await conn.set_type_codec("jsonb", encoder=lambda s: b"\x01" + s.encode(),
                                   decoder=lambda b: loads(b[1:].decode()), schema="pg_catalog", format="binary")
+        # Read-only at the server, as SQLite's lane is with `query_only`: the lane can never write. A SET
+        # once per connection, not a startup parameter, which PgBouncer would refuse.
+        await conn.execute("SET default_transaction_read_only = on")
 
     async def aclose(self) -> None:
         """Close every connection (at shutdown, once requests are done); the lane reopens on its next read."""
@@ -201,10 +211,14 @@ def pg_lane_for(engine: AsyncEngine, *, max_size: int, acquire_timeout: float,
     if engine.dialect.name != "postgresql" or engine.dialect.driver != "asyncpg":
         return None
     _args, kwargs = engine.dialect.create_connect_args(engine.url)
-    kwargs = {k: v for k, v in kwargs.items() if k != "prepared_statement_cache_size"}
+    if "prepared_statement_cache_size" in kwargs:  # the URL's name for asyncpg's statement cache size
+        kwargs["statement_cache_size"] = kwargs.pop("prepared_statement_cache_size")
     kwargs["timeout"] = connect_timeout
-    # Read-only at the server, as SQLite's lane is with `query_only`: the lane can never write.
-    kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **server_settings,
-                                 "default_transaction_read_only": "on"}
+    # A read on a connection that stops answering (a host dropping packets) gives up after this, instead
+    # of holding one of the lane's few connections until TCP does (~15 min): past any statement_timeout.
+    statement_timeout = float(server_settings.get("statement_timeout", 0) or 0) / 1000
+    kwargs["command_timeout"] = statement_timeout + connect_timeout if statement_timeout else READ_TIMEOUT_SECONDS
+    if server_settings:
+        kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **server_settings}
     return PgReadLane(engine.dialect, kwargs, max_size=max_size, acquire_timeout=acquire_timeout,
                       json_deserializer=getattr(engine.dialect, "_json_deserializer", None))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from copy import deepcopy
+from decimal import Decimal
+from enum import Enum
+from uuid import UUID
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -35,14 +39,14 @@ class Principal:
     roles: tuple[str, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=UserFields)
     decider: Any = field(default=None, repr=False, compare=False)
-    # The fields holding a dict, list or set (a JSON column, a list of roles): read-only `fields` cannot
-    # stop a request from changing those in place, so each request gets its own copies (see for_request).
+    # The fields whose value a request could change in place (a JSON column, a list of roles, a custom
+    # type): read-only `fields` cannot stop that, so each request gets its own copies (see for_request).
     _mutable: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.fields, UserFields):
             object.__setattr__(self, "fields", UserFields(self.fields))
-        mutable = tuple(name for name, value in self.fields.items() if isinstance(value, dict | list | set))
+        mutable = tuple(name for name, value in self.fields.items() if not _immutable(value))
         object.__setattr__(self, "_mutable", mutable)
 
     async def can(self, requirement: Any) -> bool:
@@ -56,7 +60,7 @@ class Principal:
 
     def for_request(self) -> Principal:
         """This Principal for one more request: itself when nothing in it can be changed in place (the
-        common case, free), else a copy with its own dicts, lists and sets."""
+        common case, free), else a copy with its own copies of the changeable values."""
         if not self._mutable:
             return self
         fields = dict(self.fields)
@@ -69,6 +73,19 @@ class Principal:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
+
+
+_IMMUTABLE = (str, int, float, bytes, Decimal, dt.date, dt.time, dt.timedelta, UUID, Enum, type(None))
+
+
+def _immutable(value: object) -> bool:
+    """Known to be unchangeable (so shareable between requests): scalars, and tuples/frozensets of them.
+    Anything else (dict, list, bytearray, a custom object) is copied for each request."""
+    if isinstance(value, _IMMUTABLE):
+        return True
+    if isinstance(value, tuple | frozenset):
+        return all(_immutable(item) for item in value)
+    return False
 
 
 def role_names(value: object) -> tuple[str, ...]:

@@ -591,6 +591,28 @@ async def test_statement_errors_are_dbapi_errors_without_parameters(db: Lane, ca
     assert (await db.lane.first(BY_ID, {"id": IDS[0]}))[2] == "full"  # the lane keeps working
 
 
+async def test_connection_options_suit_pgbouncer_and_bound_every_read(schema: str) -> None:
+    """No startup parameter PgBouncer would refuse (read-only is a SET per connection), the URL's
+    statement cache size reaches asyncpg under its own name, and a read that hangs gives up after the
+    statement timeout plus the connect timeout (30 s without a statement timeout)."""
+    engine = create_async_engine(f"{PG_URL}?prepared_statement_cache_size=0")
+    try:
+        lane = pg_lane_for(engine, max_size=1, acquire_timeout=1, connect_timeout=2,
+                           server_settings={"search_path": schema, "statement_timeout": "1500"})
+        assert isinstance(lane, PgReadLane)
+        options = lane._connect_kwargs
+        assert options["statement_cache_size"] == 0 and "prepared_statement_cache_size" not in options
+        assert options["server_settings"] == {"search_path": schema, "statement_timeout": "1500"}
+        assert options["command_timeout"] == 3.5
+        assert await lane.first(BY_NAME, {"name": "full"}) == (IDS[0], "full")
+        await lane.aclose()
+        plain = pg_lane_for(engine, max_size=1, acquire_timeout=1, connect_timeout=2, server_settings={})
+        assert plain is not None and plain._connect_kwargs["command_timeout"] == 30.0
+        assert "server_settings" not in plain._connect_kwargs
+    finally:
+        await engine.dispose()
+
+
 async def test_the_lane_cannot_write(db: Lane) -> None:
     """Lane connections are read-only at the server (`default_transaction_read_only`), like SQLite's
     `query_only`: even a statement that tries to write is refused and nothing is kept."""

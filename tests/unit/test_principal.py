@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import decimal
+import enum
 import pickle
+import uuid
 
 import orjson
 import pytest
@@ -11,6 +15,10 @@ import pytest
 from arkos import Principal
 from arkos.auth.principal import UserFields
 from arkos.routing.options import AccessRule
+
+
+class Role(enum.Enum):
+    Editor = "Editor"
 
 
 def test_fields_are_read_only_and_copy_to_a_plain_dict() -> None:
@@ -61,3 +69,24 @@ def test_static_rule_grants() -> None:
     assert not AccessRule(("Editor",)).grants(("Author",))
     assert not AccessRule(()).grants(("Editor",))
     assert not AccessRule(("Editor",)).grants(())
+
+
+def test_for_request_copies_every_value_not_known_to_be_immutable() -> None:
+    """Not only dict/list/set: a bytearray, a custom object or a list inside a tuple could be changed in
+    place too; only scalars (and tuples/frozensets of them) are shared between requests."""
+
+    class Prefs:
+        theme = "light"
+
+    shared = Principal(id=1, fields={"id": 1, "name": "ann", "since": dt.datetime(2024, 1, 1), "score": 1.5,
+                                     "code": uuid.uuid4(), "price": decimal.Decimal("1.10"), "day": dt.date.today(),
+                                     "role": Role.Editor, "raw": b"x", "pair": ("a", ("b", 1)), "none": None})
+    assert shared.for_request() is shared
+    user = Principal(id=1, fields={"prefs": Prefs(), "blob": bytearray(b"x"), "tags": ("a", ["b"])})
+    mine = user.for_request()
+    assert mine is not user
+    mine["prefs"].theme = "dark"
+    mine["blob"][0] = ord("y")
+    mine["tags"][1].append("c")
+    theirs = user.for_request()
+    assert theirs["prefs"].theme == "light" and theirs["blob"] == bytearray(b"x") and theirs["tags"] == ("a", ["b"])
