@@ -37,8 +37,9 @@ log = logging.getLogger("arkos.readlane")
 
 # Errors that mean "this connection is gone", not "this statement failed": the read is retried once.
 # (TimeoutError is an OSError too, but a timeout is handled before these: it is not a dead connection.)
-_DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-         asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError, ConnectionError, OSError)
+_DEAD = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+         asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError,
+         ConnectionError, OSError)
 
 
 # Longest a lane read may take without statement_timeout_ms: the lane's reads are by key or a page.
@@ -106,12 +107,20 @@ class PgReadLane:
             try:
                 pool = self._pool or await self._open()
                 async with pool.acquire() as conn:
-                    if not prepared.readers_known:
-                        ps = await conn.prepare(prepared.sql)
-                        self._learn_readers(statement, prepared, ps)
-                        raws = await ps.fetch(*params)
-                    else:
-                        raws = await conn.fetch(prepared.sql, *params)
+                    try:
+                        if not prepared.readers_known:
+                            ps = await conn.prepare(prepared.sql)
+                            self._learn_readers(statement, prepared, ps)
+                            raws = await ps.fetch(*params)
+                        else:
+                            raws = await conn.fetch(prepared.sql, *params)
+                    except Exception as exc:
+                        # The server answered this statement with an error: the connection is fine. Anything
+                        # else (it died, timed out, the protocol is in an unknown state) and it is never used
+                        # again: with no reset query on release, nothing else would notice.
+                        if not isinstance(exc, asyncpg.PostgresError) or isinstance(exc, _DEAD):
+                            conn.terminate()
+                        raise
                 return [prepared.row(raw) for raw in raws]
             except TimeoutError as exc:  # connecting or the read itself took too long (see pg_lane_for)
                 raise sa_exc.TimeoutError("read lane: no database connection within the timeout") from exc
