@@ -31,7 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from arkos.readlane import Prepared, prepare
+from arkos.readlane import Prepared, memoised
 
 log = logging.getLogger("arkos.readlane")
 
@@ -64,7 +64,7 @@ class PgReadLane:
         # (under load some reads waited ~0.5 s while most took 2 ms), and a read with a permit finds a
         # connection at once, so only a wait for a permit needs a timer.
         self._gate = asyncio.Semaphore(max_size)
-        # statement identity → (statement, Prepared with the readers for its column OIDs)
+        # statement identity → (statement, Prepared; its readers once the column OIDs are known)
         self._prepared: dict[int, tuple[Any, Prepared]] = {}
 
     def data_version(self) -> None:
@@ -79,10 +79,8 @@ class PgReadLane:
         return await self._read(statement, values)
 
     async def _read(self, statement: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        entry = self._prepared.get(id(statement))
-        prepared = entry[1] if entry is not None and entry[0] is statement else None
-        if prepared is None:
-            prepared = prepare(statement, self.dialect, with_readers=False)
+        # Readers come later, from the column type OIDs of the first execution (_learn_readers).
+        prepared = memoised(self._prepared, statement, self.dialect, with_readers=False)
         params = prepared.parameters(values)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(prepared.sql)
@@ -140,7 +138,6 @@ class PgReadLane:
             column.type.dialect_impl(self.dialect).result_processor(self.dialect, oid)
             for column, oid in zip(statement.selected_columns, oids))
         prepared.readers_known = True
-        self._prepared[id(statement)] = (statement, prepared)
 
     def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
         """The lane is now used from another event loop (the first one, or Starlette's TestClient without

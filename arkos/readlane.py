@@ -79,6 +79,16 @@ def prepare(statement: Any, dialect: Dialect, *, with_readers: bool = True) -> P
     return Prepared(compiled.string, names, defaults, binders, readers)
 
 
+def memoised(cache: dict[int, tuple[Any, Prepared]], statement: Any, dialect: Dialect, *,
+             with_readers: bool = True) -> Prepared:
+    """`prepare` once per statement object (arkos's prebuilt statements live as long as the app). Keyed
+    by identity; the statement is kept with its entry, so a recycled id cannot match another statement."""
+    entry = cache.get(id(statement))
+    if entry is None or entry[0] is not statement:
+        entry = cache[id(statement)] = (statement, prepare(statement, dialect, with_readers=with_readers))
+    return entry[1]
+
+
 def _connect(path: str, uri: bool, busy_timeout_ms: int) -> sqlite3.Connection:
     # Autocommit (no implicit BEGIN) and read-only: the lane can never hold a lock or write.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, uri=uri,
@@ -104,10 +114,7 @@ class ReadLane:
         self._epoch = 0
 
     def prepared(self, statement: Any) -> Prepared:
-        entry = self._prepared.get(id(statement))
-        if entry is None or entry[0] is not statement:
-            entry = self._prepared[id(statement)] = (statement, prepare(statement, self.dialect))
-        return entry[1]
+        return memoised(self._prepared, statement, self.dialect)
 
     async def first(self, statement: Any, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """The first row of a bounded lookup (by key): it always runs in the loop, however busy the machine
