@@ -46,6 +46,9 @@ from tests.unit.test_readlane import (
     ROWS,
     SECRET,
     Color,
+    _engine_all,
+    _engine_first,
+    _shape,
     metadata,
     missing,
     things,
@@ -266,11 +269,6 @@ def expirations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def _shape(rows: list[Any]) -> list[tuple[tuple[Any, type], ...]]:
-    """Values with their exact types: 1 == 1.0 == True and Decimal('1') == 1 must not pass for equal."""
-    return [tuple((value, type(value)) for value in row) for row in rows]
-
-
 def _deep_shape(value: Any) -> Any:
     """Like _shape, inside JSON documents and arrays too (a JSON 1.0 read back as 1 must not pass)."""
     if isinstance(value, dict):
@@ -287,17 +285,6 @@ def _deep_rows(rows: list[Any]) -> list[list[Any]]:
 def _at(url: Any) -> str:
     """The test database's URL, pointed elsewhere (a proxy, a closed port, a silent server)."""
     return str(url.render_as_string(hide_password=False))
-
-
-async def _engine_all(engine: AsyncEngine, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    async with engine.connect() as conn:
-        return [tuple(row) for row in (await conn.execute(stmt, params)).all()]
-
-
-async def _engine_first(engine: AsyncEngine, stmt: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    async with engine.connect() as conn:
-        row = (await conn.execute(stmt, params)).first()
-    return None if row is None else tuple(row)
 
 
 async def _engine_error(engine: AsyncEngine, stmt: Any, params: dict[str, Any]) -> sa_exc.DBAPIError:
